@@ -1,0 +1,72 @@
+"""One exception hierarchy for everything swapops reports.
+
+Every error a user can provoke (bad input, full device, corrupt header, failed
+I/O) is a :class:`SwapOpsError`, so a script or the CLI can catch one type and
+print one line. Each subclass is named for what went wrong, in kernel terms.
+"""
+
+from __future__ import annotations
+
+
+class SwapOpsError(Exception):
+    """Base of every error swapops raises on purpose."""
+
+
+class ConfigError(SwapOpsError, ValueError):
+    """A bad option, size, stack string or parameter (the kernel's -EINVAL)."""
+
+
+class InvalidSizeError(ConfigError):
+    """A size string such as ``64M`` that cannot be parsed."""
+
+
+class InvalidStackError(ConfigError):
+    """A stack that breaks a module's placement rule, or an unknown module."""
+
+
+class UnknownModuleError(InvalidStackError):
+    """No installed module has this name."""
+
+
+class MissingOperationError(SwapOpsError):
+    """A module lacks a mandatory swap operation; swapon fails (-EINVAL)."""
+
+
+class OutOfSwapSpaceError(SwapOpsError):
+    """No active swap area has room for the folio (the kernel's -ENOMEM)."""
+
+
+class FolioSplitRequired(OutOfSwapSpaceError):
+    """No contiguous, aligned run for a large folio: split it and retry.
+
+    The kernel returns -EAGAIN from ``folio_alloc_swap`` and reclaim splits the
+    folio; here the caller gets this error with the folio untouched.
+    """
+
+
+class InvalidSwapHeaderError(SwapOpsError):
+    """A swap header that is missing, foreign, corrupt or inconsistent."""
+
+
+class SignatureExistsError(SwapOpsError):
+    """A file holds another signature; it is not overwritten without force."""
+
+
+class DeviceIOError(SwapOpsError, OSError):
+    """A read or write failed on a device (the kernel's -EIO).
+
+    A failed write leaves the folio with the caller and nothing allocated; a
+    failed read leaves the entry intact so it can be retried.
+    """
+
+
+class DeviceBusyError(SwapOpsError):
+    """The device cannot be taken away now (-EBUSY), e.g. swapoff of a device
+    that another layer sits on, or with nowhere to put its entries."""
+
+
+class InvalidEntryError(SwapOpsError, KeyError):
+    """An entry that is not live: never handed out, or already freed."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
