@@ -1,0 +1,256 @@
+"""The swapfile device: slots on RAM or a real file, allocated by the kernel's
+cluster allocator (:mod:`swapops.cluster`), with a timing profile and, on
+``device=flash``, a NAND/FTL model underneath.
+
+Faithful points (``kernel-swap.md`` §4, §6): slot 0 is the header and bad;
+bad pages from the header and the tail of the last cluster are bad slots;
+``si->pages = max - 1 - bad``; large folios only on block devices (a regular
+file splits them, as ``folio_alloc_swap`` returns no slot for them there);
+page discard frees clusters through a discard list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import swapops
+from swapops.cluster import CLUSTER_SIZE, ClusterAllocator
+from swapops.device import SwapContext, SwapDevice
+from swapops.errors import ConfigError, InvalidSwapHeaderError
+from swapops.folio import Folio
+from swapops.header import format_swapfile, read_header
+from swapops.options import Option
+from swapops.sizes import PAGE_SIZE
+from swapops.timing import PROFILES, DeviceTiming, get_profile
+
+from .backing import FileBacking, RamBacking
+
+DEVICES = (*PROFILES, "flash")
+
+
+class SwapfileDevice(SwapDevice):
+    """A physical swap area: RAM-backed (a block device such as zram or a
+    partition) or a file carrying a Linux swap header."""
+
+    NAME = "swapfile"
+    KIND = "physical"
+    LOWER_KINDS = frozenset()
+    SUMMARY = "physical swap area: kernel cluster allocator, RAM or real file with a swap header"
+    OPTIONS: Mapping[str, Option] = {
+        "size": Option("size", None, "device size in bytes (K/M/G/T); required for RAM or a new file"),
+        "path": Option("str", None, "backing file; created and formatted if missing (RAM when unset)"),
+        "label": Option("str", "", "label when a new file is formatted"),
+        "uuid": Option("str", None, "UUID when a new file is formatted (default: random)"),
+        "blockdev": Option("bool", None, "treat as a block device: large folios, bad pages allowed "
+                           "(default: yes for RAM, no for a file)"),
+        "rotational": Option("bool", None, "rotational media: one global cluster instead of per-CPU "
+                             "(default: from the device profile)"),
+        "discard": Option("bool", False, "page discard (SWAP_FLAG_DISCARD_PAGES): freed clusters are discarded"),
+        "cpus": Option("int", 1, "simulated CPUs with their own current cluster", minimum=1, maximum=1024),
+        "device": Option("choice", "ram", "timing profile; flash adds a NAND/FTL model", choices=DEVICES),
+        "flash_timing": Option("choice", "emmc", "timing of the NAND model (device=flash)",
+                               choices=("emmc", "ufs", "nvme", "sata-ssd")),
+        "op": Option("float", 0.07, "NAND over-provisioning (device=flash)", minimum=0.0, maximum=4.0),
+        "pages_per_block": Option("int", 256, "NAND pages per erase block (device=flash)", minimum=2),
+        "gc": Option("choice", "greedy", "FTL GC victim policy (device=flash)",
+                     choices=("greedy", "fifo", "cost-benefit")),
+        "wear_threshold": Option("int", None, "static wear levelling threshold in erases (device=flash)",
+                                 minimum=1),
+    }
+
+    def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
+        super().__init__(options, lower)
+        self.path: str | None = options["path"]
+        self.header: Any = None
+        self.nr_slots = 0
+        self.allocator: ClusterAllocator | None = None
+        self.backing: RamBacking | FileBacking | None = None
+        self.timing: DeviceTiming = PROFILES["ram"]
+        self.flash: Any = None
+        self.reads = 0
+        self.writes = 0
+        self.discards = 0
+        self.modeled_ns = 0
+        self._last_end = -1
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @swapops.hookimpl
+    def swapops_activate(self, ctx: SwapContext) -> None:
+        opts = self.options
+        bad: list[int] = [0]
+        if self.path is None:
+            if opts["size"] is None:
+                raise ConfigError("swapfile: size is required for a RAM-backed device (e.g. size=64M)")
+            self.nr_slots = opts["size"] // PAGE_SIZE
+            blockdev = True if opts["blockdev"] is None else opts["blockdev"]
+            self.backing = RamBacking()
+        else:
+            path = self.path
+            if not os.path.exists(path):
+                if opts["size"] is None:
+                    raise ConfigError(f"swapfile: {path} does not exist; give size= to create it")
+                format_swapfile(path, size=opts["size"], label=opts["label"], uuid=opts["uuid"])
+            elif not os.path.isfile(path):
+                raise ConfigError(f"swapfile: {path} is not a regular file")
+            header = read_header(path)
+            if header.page_size != PAGE_SIZE:
+                raise InvalidSwapHeaderError(
+                    f"{path}: swap header is for {header.page_size}-byte pages; this system uses "
+                    f"{PAGE_SIZE} (the kernel looks for the magic at PAGE_SIZE-10 and would not find it)"
+                )
+            if opts["size"] is not None and opts["size"] // PAGE_SIZE != header.nr_pages and (
+                os.path.getsize(path) // PAGE_SIZE != opts["size"] // PAGE_SIZE
+            ):
+                raise ConfigError(
+                    f"swapfile: size={opts['size']} conflicts with {path}, whose header says "
+                    f"{header.nr_pages} pages; omit size or reformat with 'swapops format'"
+                )
+            blockdev = False if opts["blockdev"] is None else opts["blockdev"]
+            if header.nr_badpages and not blockdev:
+                raise InvalidSwapHeaderError(
+                    f"{path}: a regular file with bad pages is rejected (as swapon does); "
+                    "pass blockdev=true to treat it as a partition image"
+                )
+            self.header = header
+            self.nr_slots = header.nr_pages
+            bad.extend(header.badpages)
+            self.backing = FileBacking(path, PAGE_SIZE)
+        if self.nr_slots < 10:
+            raise ConfigError(
+                f"swapfile: {self.nr_slots} pages is too small (a swap area needs at least 10 pages, 40 KiB)"
+            )
+        device = opts["device"]
+        if device == "flash":
+            from swapops.flash import FlashGeometry, FlashTiming, NandFlash
+
+            geometry = FlashGeometry.for_logical_pages(
+                self.nr_slots,
+                over_provisioning=opts["op"],
+                pages_per_block=opts["pages_per_block"],
+                gc=opts["gc"],
+                wear_leveling_threshold=opts["wear_threshold"],
+            )
+            self.flash = NandFlash(geometry, FlashTiming.profile(opts["flash_timing"]), seed=ctx.seed)
+        else:
+            self.timing = get_profile(device)
+        rotational = self.timing.rotational if opts["rotational"] is None else opts["rotational"]
+        self.allocator = ClusterAllocator(
+            self.nr_slots,
+            bad_slots=bad,
+            rotational=rotational,
+            discard=opts["discard"],
+            nr_cpus=opts["cpus"],
+            large_orders=blockdev,
+            on_discard=self._discard_cluster,
+        )
+        self._alloc = self.allocator.alloc
+        self._free = self.allocator.free
+        self._bwrite = self.backing.write
+        self._bread = self.backing.read
+        self._bfree = self.backing.free
+
+    @swapops.hookimpl
+    def swapops_deactivate(self) -> None:
+        if self.allocator is not None:
+            self.allocator.process_discards()
+        if self.backing is not None:
+            self.backing.close()
+
+    # -- cluster ---------------------------------------------------------------
+
+    @swapops.hookimpl
+    def swapops_cluster_alloc(self, order: int) -> int:
+        return self._alloc(order)
+
+    @swapops.hookimpl
+    def swapops_cluster_free(self, offset: int, nr: int) -> None:
+        self._bfree(offset, nr)
+        self._free(offset, nr)
+
+    # -- I/O -------------------------------------------------------------------
+
+    @swapops.hookimpl
+    def swapops_write_folio(self, offset: int, folio: Folio) -> None:
+        nr = 1 << folio.order
+        self._bwrite(offset, folio.data, nr)
+        self.writes += nr
+        if self.flash is not None:
+            if nr == 1:
+                self.flash.write(offset)
+            else:
+                self.flash.write_run(offset, nr)
+        else:
+            self.modeled_ns += self.timing.io_ns(nr, offset == self._last_end, True)
+            self._last_end = offset + nr
+
+    @swapops.hookimpl
+    def swapops_read_folio(self, offset: int, folio: Folio) -> None:
+        nr = 1 << folio.order
+        folio.data = self._bread(offset, nr)
+        self.reads += nr
+        if self.flash is not None:
+            self.flash.read(offset, nr)
+        else:
+            self.modeled_ns += self.timing.io_ns(nr, offset == self._last_end, False)
+            self._last_end = offset + nr
+
+    @swapops.hookimpl
+    def swapops_discard(self, offset: int, nr: int) -> None:
+        """The layer above no longer needs these slots' contents: TRIM them."""
+        self.discards += nr
+        if self.flash is not None:
+            self.flash.trim(offset, nr)
+
+    def _discard_cluster(self, offset: int, nr: int) -> None:
+        self.discards += nr
+        if self.flash is not None:
+            self.flash.trim(offset, nr)
+
+    @swapops.hookimpl
+    def swapops_unplug(self) -> None:
+        if self.allocator is not None:
+            self.allocator.process_discards()
+
+    # -- handle API ------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.allocator.size if self.allocator is not None else 0
+
+    @property
+    def used(self) -> int:
+        return self.allocator.used if self.allocator is not None else 0
+
+    @property
+    def filename(self) -> str:
+        return self.path if self.path is not None else f"[ram:{self.nr_slots * PAGE_SIZE >> 20}M]"
+
+    @property
+    def swap_type(self) -> str:
+        return "file" if self.path is not None else "partition"
+
+    def stats(self) -> dict[str, int | float]:
+        out: dict[str, int | float] = {
+            "size": self.size,
+            "used": self.used,
+            "reads": self.reads,
+            "writes": self.writes,
+            "discards": self.discards,
+        }
+        if self.allocator is not None:
+            for key, value in self.allocator.stats().items():
+                out.setdefault(f"alloc_{key}", value)
+        if self.flash is not None:
+            flash = self.flash.stats()
+            for key, value in flash.items():
+                out[f"flash_{key}"] = value
+            out["modeled_time_ns"] = flash.get("modeled_time_ns", 0)
+        else:
+            out["modeled_time_ns"] = self.modeled_ns
+        return out
+
+
+__all__ = ["SwapfileDevice", "CLUSTER_SIZE"]

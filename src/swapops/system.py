@@ -1,0 +1,700 @@
+"""SwapSystem: the swap area table, entry counts, swap cache, swapon/swapoff.
+
+What the core owns, as the kernel's swap layer does:
+
+* the swap area table (at most 32 areas, priorities highest first, equal
+  priorities taking turns per cluster);
+* per-entry state in a swap table per area: the PTE reference count (four
+  bits in the table, overflow kept aside as the swap table's extend table), the
+  zero flag (zero-filled folios take no I/O: the kernel's zeromap / the swap
+  table's ``Z`` bit), the swap-cache pin and the large-folio marks;
+* the swap cache, holding folios whose only copy is in memory (after an
+  exclusive zswap load) until their last reference goes or they are written
+  back;
+* swapon (build, validate, bind and activate a stack) and swapoff (bring
+  every entry back, or let vswap repoint them, then deactivate).
+
+Devices are reached through dispatch tables bound once at swapon; the per-page
+methods here make no pluggy call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import attrs
+import pluggy
+
+from . import hookspecs
+from .clock import SimClock
+from .device import DeviceDispatch, SwapContext, SwapDevice
+from .errors import (
+    ConfigError,
+    DeviceBusyError,
+    FolioSplitRequired,
+    InvalidEntryError,
+    InvalidStackError,
+    MissingOperationError,
+    OutOfSwapSpaceError,
+    SwapOpsError,
+)
+from .folio import ZERO_PAGES, Folio
+from .options import parse_options
+from .registry import ModuleRegistry, make_plugin_manager
+from .sizes import PAGE_SIZE
+from .stack import StackSpec, check_stack, merge_kwargs, parse_stack
+
+MAX_SWAPFILES = 32
+DEF_SWAP_PRIO = -1
+CLUSTER_SHIFT = 9
+CLUSTER_MASK = (1 << CLUSTER_SHIFT) - 1
+
+# Swap table byte per slot (cf. the P4 swap table: 4 count bits + Z flag).
+COUNT_MASK = 0x0F
+COUNT_MAX = 0x0E  # counts above this live in the area's extend table
+ZERO = 0x10
+CACHE = 0x20
+HEAD = 0x40  # first slot of a large folio; its order is in area.orders
+TAIL = 0x80  # other slots of a large folio
+
+SwapEntry = tuple[int, int]
+
+
+class SwapOwner(Protocol):
+    """Who holds the page tables: told at swapoff of a directly mapped device.
+
+    ``unuse`` must walk its page tables (the kernel's ``try_to_unuse``), and for
+    each swap PTE of area ``swap_type`` call ``system.swap_in(entry)``, install
+    the folio and ``system.swap_free(entry)``. It returns the number of page-
+    table entries it visited.
+    """
+
+    def unuse(self, system: SwapSystem, swap_type: int) -> int: ...
+
+
+@attrs.frozen
+class SwapsRow:
+    """One line of ``/proc/swaps`` (sizes in KiB, as the kernel prints them)."""
+
+    filename: str
+    type: str
+    size: int
+    used: int
+    priority: int
+
+
+@attrs.define
+class SwapoffReport:
+    """The work a swapoff did."""
+
+    device: str
+    entries_moved: int = 0  # entries whose content changed place
+    pages_read: int = 0
+    pte_visits: int = 0  # page-table entries the owner walked (0 with vswap)
+    restored: dict[SwapEntry, Folio] = attrs.field(factory=dict, repr=False)
+    detail: dict[str, int] = attrs.field(factory=dict)
+
+
+class SwapArea:
+    """One swap_info_struct: a stack's top device and its swap table."""
+
+    __slots__ = (
+        "type", "priority", "device", "ops", "alloc", "free", "write", "read",
+        "tables", "extend", "orders", "nr_entries", "cur_cluster", "pswpin", "pswpout",
+        "zero_out", "peers",
+    )
+
+    def __init__(self, swap_type: int, priority: int, device: SwapDevice) -> None:
+        assert device.ops is not None
+        self.type = swap_type
+        self.priority = priority
+        self.device = device
+        self.ops: DeviceDispatch = device.ops
+        self.alloc = device.ops.alloc
+        self.free = device.ops.free
+        self.write = device.ops.write
+        self.read = device.ops.read
+        self.tables: dict[int, bytearray] = {}
+        self.extend: dict[int, int] = {}
+        self.orders: dict[int, int] = {}
+        self.nr_entries = 0
+        self.cur_cluster = -1
+        self.pswpin = 0
+        self.pswpout = 0
+        self.zero_out = 0
+        self.peers = 0  # other available areas of the same priority
+
+    def live_offsets(self) -> Iterator[int]:
+        """Offsets of live entries (heads), in slot order."""
+        for ci in sorted(self.tables):
+            table = self.tables[ci]
+            base = ci << CLUSTER_SHIFT
+            for i, state in enumerate(table):
+                if state and not state & TAIL:
+                    yield base + i
+
+
+class SwapSystem:
+    """A simulated machine's swap layer. One plugin manager per instance.
+
+    :param seed: seeds every device's RNG; a run is reproducible from its
+        configuration and this seed.
+    :param plugins: extra plugin objects to register (besides entry points).
+    :param autoload: load the ``swapops`` entry points (default: unless
+        ``SWAPOPS_DISABLE_PLUGIN_AUTOLOAD`` is set).
+    :param trace: route every device operation through the ``swapops_trace``
+        hook (default: ``SWAPOPS_TRACE_HOOKS=1``). Slow; for debugging.
+    :param owner: the page-table owner told at swapoff (see :class:`SwapOwner`).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        plugins: tuple[Any, ...] | list[Any] = (),
+        autoload: bool | None = None,
+        blocked: tuple[str, ...] = (),
+        trace: bool | None = None,
+        owner: SwapOwner | None = None,
+    ) -> None:
+        self.pm: pluggy.PluginManager
+        self.registry: ModuleRegistry
+        self.pm, self.registry, self.plugin_failures = make_plugin_manager(
+            autoload=autoload, plugins=plugins, blocked=blocked
+        )
+        self.seed = seed
+        self.clock = SimClock()
+        self.owner = owner
+        self.trace = bool(os.environ.get("SWAPOPS_TRACE_HOOKS")) if trace is None else trace
+        self._areas: list[SwapArea | None] = [None] * MAX_SWAPFILES
+        self._avail: list[SwapArea] = []
+        self._swapcache: dict[SwapEntry, Folio] = {}
+        self._pinned: set[SwapEntry] = set()  # cached on request (swap_in(cache=True))
+        self._current: list[SwapArea | None] = [None] * 10  # per order, like percpu_swap_cluster
+        self._seq = 0
+
+    # ------------------------------------------------------------------ swapon
+
+    def swapon(
+        self,
+        spec: str | StackSpec,
+        size: int | str | None = None,
+        priority: int = DEF_SWAP_PRIO,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        above: SwapDevice | None = None,
+        **options: Any,
+    ) -> SwapDevice:
+        """Build, validate, bind and activate a stack; return its top device.
+
+        ``spec`` is a module name or a stack string (top first). Keyword
+        options (``size``, ``path`` and any module option) go to the
+        bottom-most layer that declares them; options in the string win.
+        With ``above=`` the stack is attached below that device (vswap) as
+        its new backend instead of becoming a swap area of its own.
+        """
+        stack = spec if isinstance(spec, StackSpec) else parse_stack(spec)
+        if not isinstance(priority, int) or isinstance(priority, bool):
+            raise ConfigError(f"priority must be an integer, not {priority!r}")
+        if not -1 <= priority <= 32767:
+            raise ConfigError(f"priority {priority} out of range (-1 or 0..32767, as swapon -p)")
+        classes = check_stack(stack.modules, self.registry)
+        if above is not None:
+            self._check_attach(above, classes)
+        kwargs = dict(options)
+        if size is not None:
+            kwargs["size"] = size
+        if path is not None:
+            kwargs["path"] = os.fspath(path)
+        per_layer = merge_kwargs(stack, classes, kwargs)
+        parsed = [
+            parse_options(cls.NAME, cls.OPTIONS, opts)
+            for cls, opts in zip(classes, per_layer, strict=True)
+        ]
+        swap_type = -1
+        if above is None:
+            swap_type = self._free_type()
+        built: list[SwapDevice] = []
+        activated: list[SwapDevice] = []
+        try:
+            lower: SwapDevice | None = None
+            for index in range(len(classes) - 1, -1, -1):
+                cls = classes[index]
+                try:
+                    dev = cls(parsed[index], lower)
+                except SwapOpsError:
+                    raise
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{cls.NAME}: {exc}") from exc
+                self._seq += 1
+                where = f"{swap_type if above is None else 'sub'}.{self._seq}/{index}/{cls.NAME}"
+                self._bind(dev)
+                built.append(dev)
+                dev.ctx = SwapContext(self.clock, self.seed, PAGE_SIZE, self, where)
+                activate = getattr(dev, "swapops_activate", None)
+                if activate is not None:
+                    activate(dev.ctx)
+                activated.append(dev)
+                lower = dev
+        except BaseException:
+            for dev in reversed(built):
+                self._teardown(dev, deactivate=dev in activated)
+            if built and built[0].upper is not None and above is None:
+                built[0].upper = None
+            raise
+        top = built[-1]
+        if above is not None:
+            attach = getattr(above, "swapops_attach_lower", None)
+            assert attach is not None
+            attach(top)
+            top.upper = above
+            return top
+        top.type = swap_type
+        top.priority = priority
+        area = SwapArea(swap_type, priority, top)
+        self._areas[swap_type] = area
+        self._avail.append(area)
+        self._sort_avail()
+        self.pm.hook.swapops_swapon(system=self, device=top)
+        return top
+
+    def _check_attach(self, above: SwapDevice, classes: list[type[SwapDevice]]) -> None:
+        if getattr(above, "swapops_attach_lower", None) is None:
+            raise InvalidStackError(f"{above.NAME} cannot take a new lower device")
+        if above.lower is not None:
+            raise DeviceBusyError(f"{above.NAME} already has a lower device ({above.lower.NAME}); swapoff it first")
+        check_stack([above.NAME, *(c.NAME for c in classes)], self.registry)
+
+    def _free_type(self) -> int:
+        for swap_type, area in enumerate(self._areas):
+            if area is None:
+                return swap_type
+        raise DeviceBusyError(f"all {MAX_SWAPFILES} swap areas are in use (MAX_SWAPFILES)")
+
+    def _bind(self, dev: SwapDevice) -> None:
+        """Register the device and resolve its operations once (init_swap_ops)."""
+        name = f"{dev.NAME}@{id(dev):x}"
+        try:
+            self.pm.register(dev, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise MissingOperationError(f"module {dev.NAME}: {exc}; swapon refused") from None
+        table: dict[str, Callable[..., Any]] = {}
+        for op in hookspecs.MANDATORY_OPS + hookspecs.OPTIONAL_OPS:
+            caller = getattr(self.pm.hook, op)
+            for impl in caller.get_hookimpls():
+                if impl.plugin is dev:
+                    table[op] = impl.function
+        missing = [op for op in hookspecs.MANDATORY_OPS if op not in table]
+        if missing:
+            self.pm.unregister(dev)
+            raise MissingOperationError(
+                f"module {dev.NAME} lacks mandatory operation {missing[0]}; swapon refused (-EINVAL)"
+            )
+        if self.trace:
+            table = {op: self._traced(dev, op, fn) for op, fn in table.items()}
+        dev.ops = DeviceDispatch(dev, table)
+
+    def _traced(self, dev: SwapDevice, op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        hook = self.pm.hook.swapops_trace
+
+        def call(*args: Any) -> Any:
+            hook(device=dev, op=op, args=args)
+            return fn(*args)
+
+        return call
+
+    def _teardown(self, dev: SwapDevice, *, deactivate: bool = True) -> None:
+        if deactivate and dev.ops is not None:
+            deact = getattr(dev, "swapops_deactivate", None)
+            if deact is not None and dev.ctx is not None:
+                deact()
+        if self.pm.is_registered(dev):
+            self.pm.unregister(dev)
+        dev.ops = None
+
+    def _sort_avail(self) -> None:
+        self._avail.sort(key=lambda a: -a.priority)  # stable: equal priorities keep their turn
+        for area in self._avail:
+            area.peers = sum(1 for a in self._avail if a.priority == area.priority) - 1
+        self._current = [a if a in self._avail else None for a in self._current]
+
+    # --------------------------------------------------------------- the hot path
+
+    def swap_out(self, folio: Folio) -> SwapEntry:
+        """Give ``folio`` a swap entry and write it out; return ``(type, offset)``.
+
+        Zero-filled folios get an entry with the zero flag and no I/O. On a
+        write error the slots are released and :class:`DeviceIOError` raised:
+        the folio stays with the caller.
+        """
+        order = folio.order
+        nr = 1 << order
+        area = self._current[order]
+        offset = -1
+        if area is not None:
+            # Fast path: stay on the device whose cluster we are filling (the
+            # per-CPU cluster cache). When its cluster runs out and others of
+            # equal priority wait their turn, the kernel takes the slow path.
+            offset = area.alloc(order)
+            if offset >= 0 and offset >> CLUSTER_SHIFT != area.cur_cluster and area.peers:
+                area.free(offset, nr)
+                offset = -1
+        if offset < 0:
+            for area in self._avail:
+                offset = area.alloc(order)
+                if offset >= 0:
+                    break
+            else:
+                raise self._no_space(order)
+            self._current[order] = area
+        data = folio.data
+        if data == ZERO_PAGES[order]:
+            state = ZERO | 1
+            area.zero_out += nr
+        else:
+            try:
+                area.write(offset, folio)
+            except BaseException:
+                area.free(offset, nr)
+                raise
+            state = 1
+        ci = offset >> CLUSTER_SHIFT
+        table = area.tables.get(ci)
+        if table is None:
+            table = area.tables[ci] = bytearray(1 << CLUSTER_SHIFT)
+        i = offset & CLUSTER_MASK
+        if order:
+            table[i] = state | HEAD
+            table[i + 1 : i + nr] = _TAILS[order]
+            area.orders[offset] = order
+        else:
+            table[i] = state
+        area.nr_entries += 1
+        area.pswpout += nr
+        if ci != area.cur_cluster:
+            area.cur_cluster = ci
+            self._rotate(area)
+        return (area.type, offset)
+
+    def _rotate(self, area: SwapArea) -> None:
+        """Equal priorities take turns per cluster refill, as plist_requeue does."""
+        if area.peers:
+            avail = self._avail
+            avail.remove(area)
+            last = max(i for i, a in enumerate(avail) if a.priority == area.priority)
+            avail.insert(last + 1, area)
+
+    def _no_space(self, order: int) -> OutOfSwapSpaceError:
+        if order and any(a.device.size - a.device.used >= (1 << order) for a in self._avail):
+            return FolioSplitRequired(
+                f"no free aligned run of {1 << order} slots for an order-{order} folio; split it and retry"
+            )
+        if not self._avail:
+            return OutOfSwapSpaceError("no swap area is active (swapon first)")
+        return OutOfSwapSpaceError(f"out of swap space: no active area has room for an order-{order} folio")
+
+    def _lookup(self, entry: SwapEntry) -> tuple[SwapArea, bytearray, int, int]:
+        try:
+            swap_type, offset = entry
+            area = self._areas[swap_type]
+            table = area.tables[offset >> CLUSTER_SHIFT]  # type: ignore[union-attr]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            raise InvalidEntryError(f"invalid swap entry {entry!r}: not a live entry") from None
+        if not state or state & TAIL or swap_type < 0 or offset < 0:
+            raise InvalidEntryError(f"invalid swap entry {entry!r}: not a live entry")
+        return area, table, i, state  # type: ignore[return-value]
+
+    def swap_in(self, entry: SwapEntry, *, cache: bool = False) -> Folio:
+        """Read the folio behind ``entry``; its reference count is unchanged.
+
+        A folio already in the swap cache is returned from there. If the device
+        load consumed its copy (``folio.dirty``), the folio stays in the swap
+        cache until the entry's last reference goes or it is written back
+        (:meth:`swap_cache_drop`). ``cache=True`` keeps it cached regardless,
+        as a swap-in under memory pressure leaves a clean page in the cache.
+        """
+        cached = self._swapcache.get(entry)
+        if cached is not None:
+            return cached
+        area, table, i, state = self._lookup(entry)
+        offset = entry[1]
+        order = area.orders[offset] if state & HEAD else 0
+        if state & ZERO:
+            folio = Folio._empty(order)
+            folio.data = ZERO_PAGES[order]
+        else:
+            folio = Folio._empty(order)
+            area.read(offset, folio)
+        area.pswpin += 1 << order
+        if folio.dirty or cache:
+            self._swapcache[entry] = folio
+            table[i] = state | CACHE
+            if cache:
+                self._pinned.add(entry)
+        return folio
+
+    def swap_dup(self, entry: SwapEntry) -> int:
+        """One more page-table reference (fork); return the new count."""
+        area, table, i, state = self._lookup(entry)
+        count = state & COUNT_MASK
+        offset = entry[1]
+        if count < COUNT_MAX:
+            table[i] = state + 1
+            return count + 1
+        extended = area.extend.get(offset, COUNT_MAX) + 1
+        area.extend[offset] = extended
+        table[i] = (state & ~COUNT_MASK) | COUNT_MASK
+        return extended
+
+    def swap_count(self, entry: SwapEntry) -> int:
+        """Page-table references held on ``entry`` (0 if only the swap cache pins it)."""
+        area, _table, _i, state = self._lookup(entry)
+        count = state & COUNT_MASK
+        return area.extend[entry[1]] if count == COUNT_MASK else count
+
+    def swap_free(self, entry: SwapEntry) -> int:
+        """Drop one page-table reference; free the slots when none is left.
+
+        Returns the remaining count. Freeing flows down the stack (zswap
+        invalidate, flashbuf invalidate, discard).
+        """
+        area, table, i, state = self._lookup(entry)
+        count = state & COUNT_MASK
+        offset = entry[1]
+        if count == COUNT_MASK:
+            remaining = area.extend[offset] - 1
+            if remaining > COUNT_MAX:
+                area.extend[offset] = remaining
+            else:
+                del area.extend[offset]
+                table[i] = (state & ~COUNT_MASK) | remaining
+            return remaining
+        if count == 0:
+            raise InvalidEntryError(f"swap entry {entry!r} has no page-table reference to drop")
+        if count > 1 or (state & CACHE and entry in self._pinned):
+            table[i] = state - 1
+            return count - 1
+        if state & CACHE:  # a dirty load's copy: the last reference takes it along
+            self._swapcache.pop(entry, None)
+        self._release(area, table, i, state, offset)
+        return 0
+
+    def _release(self, area: SwapArea, table: bytearray, i: int, state: int, offset: int) -> None:
+        if state & HEAD:
+            nr = 1 << area.orders.pop(offset)
+            table[i : i + nr] = bytes(nr)
+        else:
+            nr = 1
+            table[i] = 0
+        area.free(offset, nr)
+        area.nr_entries -= 1
+
+    def swap_cache_drop(self, entry: SwapEntry) -> None:
+        """Take ``entry``'s folio out of the swap cache (reclaim of a cached page).
+
+        A dirty folio (its device copy was consumed) is written back to its
+        slots first, as reclaim writes a dirty swap-cache folio; if that write
+        fails the folio stays cached. With no reference left the entry is freed.
+        """
+        folio = self._swapcache.get(entry)
+        if folio is None:
+            return
+        area, table, i, state = self._lookup(entry)
+        referenced = state & COUNT_MASK
+        if folio.dirty and referenced and not state & ZERO:
+            area.write(entry[1], folio)
+            folio.dirty = False
+        del self._swapcache[entry]
+        self._pinned.discard(entry)
+        state &= ~CACHE
+        if referenced:
+            table[i] = state
+        else:
+            self._release(area, table, i, state, entry[1])
+
+    def reclaim_swap_cache(self) -> int:
+        """Drop every folio from the swap cache (writing dirty ones back)."""
+        dropped = 0
+        for entry in list(self._swapcache):
+            self.swap_cache_drop(entry)
+            dropped += 1
+        return dropped
+
+    def swap_cache_size(self) -> int:
+        return len(self._swapcache)
+
+    # ------------------------------------------------------------------ swapoff
+
+    def _area_of(self, device: SwapDevice) -> SwapArea | None:
+        for area in self._areas:
+            if area is not None and area.device is device:
+                return area
+        return None
+
+    def swapoff(self, device: SwapDevice, *, owner: SwapOwner | None = None) -> SwapoffReport:
+        """Take ``device`` out of service without losing an entry.
+
+        The top of a stack: every live entry comes back to memory. The owner
+        of the page tables (``owner`` or the system's) is told and walks them
+        (the kernel's ``try_to_unuse``); entries nobody claims are returned in
+        ``report.restored``. A device below vswap: vswap moves each entry's
+        content to memory or another backend, and no page table is touched.
+        """
+        area = self._area_of(device)
+        if area is None:
+            return self._swapoff_lower(device)
+        report = SwapoffReport(device=device.stack_name)
+        self._avail.remove(area)
+        self._sort_avail()
+        try:
+            owner = owner or self.owner
+            if owner is not None:
+                before = area.pswpin
+                report.pte_visits = owner.unuse(self, area.type)
+                report.pages_read = area.pswpin - before
+            for offset in list(area.live_offsets()):
+                entry = (area.type, offset)
+                folio = self.swap_in(entry)
+                _a, table, i, state = self._lookup(entry)
+                report.pages_read += folio.nr_pages
+                report.restored[entry] = folio
+                refs = self.swap_count(entry)
+                report.pte_visits += refs
+                self._swapcache.pop(entry, None)
+                self._pinned.discard(entry)
+                area.extend.pop(offset, None)
+                self._release(area, table, i, state, offset)
+            report.entries_moved = report.pages_read
+        except BaseException:
+            self._avail.append(area)
+            self._sort_avail()
+            raise
+        for dev in device.layers():
+            unplug = dev.ops.unplug if dev.ops is not None else None
+            if unplug is not None:
+                unplug()
+        for dev in list(device.layers()):
+            self._teardown(dev)
+        self._areas[area.type] = None
+        device.type = -1
+        self.pm.hook.swapops_swapoff(system=self, device=device)
+        return report
+
+    def _swapoff_lower(self, device: SwapDevice) -> SwapoffReport:
+        upper = device.upper
+        if upper is None or upper.ops is None or not self._is_active(upper):
+            raise DeviceBusyError(f"{device.NAME} is not an active swap device")
+        detach = getattr(upper, "swapops_detach_lower", None)
+        if detach is None:
+            raise DeviceBusyError(
+                f"{device.NAME} is in use by {upper.NAME} above it; swapoff the top of the stack "
+                f"({upper.stack_name.split('>')[0]}) instead"
+            )
+        detail = dict(detach())
+        report = SwapoffReport(device=device.stack_name, detail=detail)
+        report.entries_moved = int(detail.get("entries_moved", 0))
+        report.pages_read = int(detail.get("pages_read", report.entries_moved))
+        report.pte_visits = 0
+        for dev in device.layers():
+            if dev.ops is not None:
+                dev.ops.unplug()
+        for dev in list(device.layers()):
+            self._teardown(dev)
+        device.upper = None
+        self.pm.hook.swapops_swapoff(system=self, device=device)
+        return report
+
+    def _is_active(self, device: SwapDevice) -> bool:
+        for area in self._areas:
+            if area is not None and any(d is device for d in area.device.layers()):
+                return True
+        return False
+
+    # ------------------------------------------------------------- the rest
+
+    def swaps(self) -> list[SwapsRow]:
+        """The rows of ``/proc/swaps``: Filename, Type, Size, Used, Priority (KiB)."""
+        rows = []
+        for area in self._areas:
+            if area is None:
+                continue
+            dev = area.device
+            kib = PAGE_SIZE // 1024
+            rows.append(SwapsRow(dev.filename, dev.swap_type, dev.size * kib, dev.used * kib, area.priority))
+        return rows
+
+    @property
+    def devices(self) -> list[SwapDevice]:
+        """The top device of every active stack, by swap type."""
+        return [a.device for a in self._areas if a is not None]
+
+    def area(self, swap_type: int) -> SwapArea:
+        area = self._areas[swap_type] if 0 <= swap_type < MAX_SWAPFILES else None
+        if area is None:
+            raise InvalidEntryError(f"no active swap area of type {swap_type}")
+        return area
+
+    def live_entries(self) -> Iterator[SwapEntry]:
+        for area in self._areas:
+            if area is not None:
+                for offset in area.live_offsets():
+                    yield (area.type, offset)
+
+    def nr_entries(self) -> int:
+        return sum(a.nr_entries for a in self._areas if a is not None)
+
+    def unplug(self) -> None:
+        """Submit everything buffered in every stack (top to bottom)."""
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    if dev.ops is not None:
+                        dev.ops.unplug()
+
+    def advance(self, delta_ns: int) -> int:
+        """Advance simulated time and let every device run its timers."""
+        now = self.clock.advance(delta_ns)
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    if dev.ops is not None:
+                        dev.ops.tick(now)
+        return now
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the core and of every layer of every stack."""
+        out: dict[str, Any] = {
+            "pswpin": sum(a.pswpin for a in self._areas if a is not None),
+            "pswpout": sum(a.pswpout for a in self._areas if a is not None),
+            "swap_entries": self.nr_entries(),
+            "swapcache_folios": len(self._swapcache),
+            "areas": {},
+        }
+        for area in self._areas:
+            if area is None:
+                continue
+            out["areas"][area.type] = {
+                "stack": area.device.stack_name,
+                "priority": area.priority,
+                "entries": area.nr_entries,
+                "zero_pages_out": area.zero_out,
+                "pswpin": area.pswpin,
+                "pswpout": area.pswpout,
+                "layers": {f"{i}:{d.NAME}": d.stats() for i, d in enumerate(area.device.layers())},
+            }
+        return out
+
+    def module_names(self) -> list[str]:
+        return list(self.registry)
+
+    def __repr__(self) -> str:
+        return f"<SwapSystem areas={[a.device.stack_name for a in self._areas if a]}>"
+
+
+_TAILS = tuple(bytes([TAIL]) * ((1 << o) - 1) for o in range(10))
+
+__all__ = ["SwapSystem", "SwapsRow", "SwapoffReport", "SwapOwner", "SwapEntry", "MAX_SWAPFILES"]

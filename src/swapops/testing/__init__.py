@@ -1,0 +1,1 @@
+"""The swapops conformance kit (imported lazily: the core does not need hypothesis)."""

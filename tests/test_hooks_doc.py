@@ -1,0 +1,42 @@
+"""Every hook is documented in docs/hooks.md with its signature."""
+
+from __future__ import annotations
+
+import inspect
+import pathlib
+
+import pytest
+
+from swapops import hookspecs
+
+DOC = (pathlib.Path(__file__).parent.parent / "docs" / "hooks.md").read_text()
+
+
+def _specs() -> list[tuple[str, list[str]]]:
+    found = []
+    for holder in (hookspecs, hookspecs.DeviceOps):
+        for name, fn in vars(holder).items():
+            if name.startswith("swapops_") and callable(fn):
+                args = [p for p in inspect.signature(fn).parameters if p != "self"]
+                found.append((name, args))
+    return found
+
+
+def test_there_are_specs() -> None:
+    names = {n for n, _ in _specs()}
+    assert set(hookspecs.MANDATORY_OPS) <= names
+    assert set(hookspecs.OPTIONAL_OPS) <= names
+    assert "swapops_register_modules" in names
+
+
+@pytest.mark.parametrize(("name", "args"), _specs(), ids=[n for n, _ in _specs()])
+def test_hook_is_documented(name: str, args: list[str]) -> None:
+    heading = f"### `{name}({', '.join(args)})`"
+    assert heading in DOC, f"docs/hooks.md lacks the section {heading}"
+
+
+def test_every_spec_has_a_docstring() -> None:
+    for holder in (hookspecs, hookspecs.DeviceOps):
+        for name, fn in vars(holder).items():
+            if name.startswith("swapops_"):
+                assert fn.__doc__ and len(fn.__doc__.strip()) > 20, name
