@@ -330,6 +330,10 @@ def parse_header(
     absent (nil UUID, empty label) when ``padding[32]`` or ``padding[33]`` is
     non-zero.
 
+    Bad pages are accepted whatever the area is; the kernel additionally
+    refuses a *regular file* whose header lists bad pages (an S_ISREG check
+    at swapon), which is for the caller that models swapon to enforce.
+
     Raises :class:`InvalidSwapHeaderError` for any bad input bytes; a
     ``page_size`` argument outside 4096..65536 is a :class:`ConfigError`, a
     ``page`` that is not bytes-like a :class:`TypeError`.
