@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 import sys
 import uuid
+from typing import Literal, TypedDict
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -145,8 +146,17 @@ def test_mutated_headers(case: tuple[bytes, int | None, int | None]) -> None:
     parse_or_reject(data, page_size, file_size)
 
 
+class Fields(TypedDict):
+    page_size: int
+    last_page: int
+    uuid: uuid.UUID
+    label: str
+    badpages: tuple[int, ...]
+    byteorder: Literal["little", "big"]
+
+
 @st.composite
-def valid_fields(draw: st.DrawFn) -> dict[str, object]:
+def valid_fields(draw: st.DrawFn) -> Fields:
     page_size = draw(st.sampled_from(SMALL_PAGE_SIZES))
     last_page = draw(st.integers(min_value=2, max_value=0xFFFFFFFF))
     label = draw(LABELS)
@@ -157,19 +167,20 @@ def valid_fields(draw: st.DrawFn) -> dict[str, object]:
             max_size=min(20, last_page - 1),
         )
     )
-    return {
-        "page_size": page_size,
-        "last_page": last_page,
-        "uuid": uuid.UUID(int=draw(st.integers(0, 2**128 - 1))),
-        "label": label,
-        "badpages": tuple(badpages),
-        "byteorder": draw(st.sampled_from(("little", "big"))),
-    }
+    byteorder: Literal["little", "big"] = draw(st.sampled_from(("little", "big")))
+    return Fields(
+        page_size=page_size,
+        last_page=last_page,
+        uuid=uuid.UUID(int=draw(st.integers(0, 2**128 - 1))),
+        label=label,
+        badpages=tuple(badpages),
+        byteorder=byteorder,
+    )
 
 
 @FAST
 @given(fields=valid_fields())
-def test_valid_headers_round_trip(fields: dict[str, object]) -> None:
+def test_valid_headers_round_trip(fields: Fields) -> None:
     page = pack_header(**fields)
     header = parse_header(page)
     assert header == parse_header(page, page_size=header.page_size)
