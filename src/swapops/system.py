@@ -331,9 +331,10 @@ class SwapSystem:
         """
         order = folio.order
         nr = 1 << order
-        area = self._current[order]
+        current = self._current[order]
         offset = -1
-        if area is not None:
+        if current is not None:
+            area = current
             # Fast path: stay on the device whose cluster we are filling (the
             # per-CPU cluster cache). When its cluster runs out and others of
             # equal priority wait their turn, the kernel takes the slow path.
