@@ -1,0 +1,527 @@
+"""A model of zsmalloc pool memory (``mm/zsmalloc.c``), for page counting.
+
+This is a MODEL: it stores no bytes.  It tracks which zspage every object
+lives in, so that the pool size in pages, the fullness of zspages and the
+effect of compaction follow the kernel's algorithm.  zswap and other
+compressed modules keep the compressed bytes themselves and ask this pool how
+much memory they would cost.
+
+Geometry (``/work/shared/docs/kernel-swap.md`` §5.5, ``interop.md`` §3):
+
+* ``ZS_SIZE_CLASS_DELTA`` = page_size >> ``CLASS_BITS`` (8) = 16 B at 4 KiB,
+  ``ZS_MIN_ALLOC_SIZE`` 32, ``ZS_MAX_ALLOC_SIZE`` = page_size; class *i* has
+  size 32 + 16·i, capped at page_size: 255 classes at 4 KiB.
+* ``calculate_zspage_chain_size``: a power-of-two size takes 1 page; otherwise
+  the chain length k in 1..chain_size with the smallest ``(k·page) % size``,
+  the smaller k on ties.  ``objs_per_zspage`` = k·page // size.
+* ``zs_create_pool`` walks the classes from the top down and merges a class
+  into the one above when (pages, objs) are equal; the merged group is
+  represented by its *largest* size, which is the size the kernel reports in
+  ``/sys/kernel/debug/zsmalloc/<pool>/classes`` and the slot size objects get.
+* ``huge_class_size``: the first class from the top whose pages != 1 and
+  objs != 1, minus ``ZS_HANDLE_SIZE - 1`` (3625 B at chain 8).  Bigger objects
+  land in the (1 page, 1 object) huge class.
+* ``zs_malloc(size)`` adds ``ZS_HANDLE_SIZE`` (8 B) and picks the class with
+  ``get_size_class_index`` (capped at the last class, so a 4096-byte
+  uncompressed page goes to the 4096 huge class).
+
+Pool behaviour modelled faithfully (kernel >= 6.3 fullness groups):
+
+* Fullness group of a zspage: 0 if empty, 11 ("100 %") if full, else
+  ``100·inuse // objs_per_zspage // 10 + 1`` (groups 1..10 = "10 %".."99 %").
+* ``zs_malloc`` takes the *head* of the fullest non-empty group 10..1
+  (``find_get_zspage``); a zspage whose group changes is moved to the head of
+  its new group (``fix_fullness_group``/``insert_zspage`` use ``list_add``).
+  A new zspage is allocated only when every zspage of the class is full.
+* ``zs_free`` releases a zspage as soon as it is empty.
+* ``zs_compact`` runs ``__zs_compact`` per class while ``zs_can_compact`` > 0:
+  the destination is the head of the densest group, the source the head of
+  the sparsest, objects move until the destination is full or the source
+  empty; an emptied source is freed.  When it finishes, every class holds
+  exactly ceil(objects / objs_per_zspage) zspages.
+
+Model choices (documented, not kernel behaviour):
+
+* Handles are small positive ints recycled LIFO (the kernel's are slab
+  addresses, also recycled).  ``free`` of a handle that is not live raises
+  :class:`~swapops.errors.InvalidEntryError` (the kernel would corrupt
+  memory), but a stale handle that was already handed out again cannot be
+  told apart, exactly as in the kernel.
+* The 8-byte handle slab object (``zs_handle`` cache) is not counted in
+  ``pages``: like the kernel's ``zs_get_total_pages`` we count zspage pages.
+* Per-object state is one packed int in an ``array('q')`` (8 B/object):
+  ``zspage_id << 20 | size``; zspage fill counts live in a ``list[int]``.
+  The reverse map (zspage -> handles) is built only inside ``compact``.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import attrs
+import numpy as np
+
+from swapops.errors import ConfigError, InvalidEntryError
+
+__all__ = [
+    "CLASS_BITS",
+    "MAX_CHAIN_SIZE",
+    "MIN_CHAIN_SIZE",
+    "ZS_HANDLE_SIZE",
+    "ZS_MIN_ALLOC_SIZE",
+    "SizeClass",
+    "ZsPool",
+    "huge_class_size",
+    "merged_classes",
+    "size_classes",
+]
+
+ZS_HANDLE_SIZE = 8
+ZS_MIN_ALLOC_SIZE = 32
+CLASS_BITS = 8
+#: ``CONFIG_ZSMALLOC_CHAIN_SIZE`` range (Kconfig ``range 4 16``, default 8).
+MIN_CHAIN_SIZE = 4
+MAX_CHAIN_SIZE = 16
+DEFAULT_CHAIN_SIZE = 8
+
+# Fullness groups (enum fullness_group in mm/zsmalloc.c).
+_RATIO_0 = 0
+_RATIO_10 = 1
+_RATIO_99 = 10
+_RATIO_100 = 11
+_NR_FULLNESS_GROUPS = 12
+
+# Packed per-object word: zspage id << _SIZE_BITS | object size.
+_SIZE_BITS = 20
+_SIZE_MASK = (1 << _SIZE_BITS) - 1
+_MAX_PAGE_SIZE = 1 << 16  # 64 KiB pages (arm64/ppc64); sizes fit in _SIZE_BITS
+
+
+@attrs.frozen
+class SizeClass:
+    """One zsmalloc size class.
+
+    ``index`` is the kernel's class index (``size = 32 + index·delta``); for a
+    merged class it is the index of its representative, the largest size.
+    ``huge`` marks the (1 page, 1 object) classes (``ZsHugePage``).
+    """
+
+    index: int
+    size: int
+    pages_per_zspage: int
+    objs_per_zspage: int
+    huge: bool
+
+
+def _check_geometry(chain_size: int, page_size: int) -> None:
+    if not MIN_CHAIN_SIZE <= chain_size <= MAX_CHAIN_SIZE:
+        raise ConfigError(
+            f"zsmalloc chain size {chain_size} out of range "
+            f"{MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE} (CONFIG_ZSMALLOC_CHAIN_SIZE)"
+        )
+    if page_size < 4096 or page_size > _MAX_PAGE_SIZE or page_size & (page_size - 1):
+        raise ConfigError(f"page size {page_size} must be a power of two in 4096..{_MAX_PAGE_SIZE}")
+
+
+def _chain_size(size: int, chain_size: int, page_size: int) -> int:
+    """``calculate_zspage_chain_size``: pages per zspage for a class size."""
+    if size & (size - 1) == 0:
+        return 1
+    best, min_waste = 1, page_size  # waste < size <= page_size, so k=1 always replaces it
+    for k in range(1, chain_size + 1):
+        waste = (k * page_size) % size
+        if waste < min_waste:
+            min_waste, best = waste, k
+    return best
+
+
+def size_classes(chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096) -> list[SizeClass]:
+    """All raw size classes, smallest first (255 at 4 KiB pages), before merging."""
+    _check_geometry(chain_size, page_size)
+    delta = page_size >> CLASS_BITS
+    n = -(-(page_size - ZS_MIN_ALLOC_SIZE) // delta) + 1  # ZS_SIZE_CLASSES
+    out = []
+    for i in range(n):
+        size = min(ZS_MIN_ALLOC_SIZE + i * delta, page_size)
+        pages = _chain_size(size, chain_size, page_size)
+        objs = pages * page_size // size
+        out.append(SizeClass(i, size, pages, objs, pages == 1 and objs == 1))
+    return out
+
+
+def _build(chain_size: int, page_size: int) -> tuple[list[SizeClass], list[SizeClass], int]:
+    """(raw classes, representative per raw index, huge_class_size) as zs_create_pool."""
+    raw = size_classes(chain_size, page_size)
+    rep: list[SizeClass | None] = [None] * len(raw)
+    prev: SizeClass | None = None
+    huge_size = 0
+    for c in reversed(raw):
+        if c.pages_per_zspage != 1 and c.objs_per_zspage != 1 and not huge_size:
+            huge_size = c.size - (ZS_HANDLE_SIZE - 1)
+        if (
+            prev is not None
+            and prev.pages_per_zspage == c.pages_per_zspage
+            and prev.objs_per_zspage == c.objs_per_zspage
+        ):
+            rep[c.index] = prev
+            continue
+        rep[c.index] = prev = c
+    reps = [r for r in rep if r is not None]
+    assert len(reps) == len(raw)
+    return raw, reps, huge_size
+
+
+def merged_classes(chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096) -> list[SizeClass]:
+    """The distinct classes after merging, smallest first (119 at chain 8).
+
+    Each is the representative the kernel keeps (and lists in debugfs): the
+    largest size of its merged group, with that size's index.
+    """
+    _, reps, _ = _build(chain_size, page_size)
+    out: list[SizeClass] = []
+    for r in reps:
+        if not out or out[-1] is not r:
+            out.append(r)
+    return out
+
+
+def huge_class_size(chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096) -> int:
+    """``zs_huge_class_size()``: compressed lengths >= this take a whole page."""
+    return _build(chain_size, page_size)[2]
+
+
+class _ClassState:
+    """Mutable bookkeeping of one merged class (hot path: slots, plain ints)."""
+
+    __slots__ = ("sc", "ppz", "opz", "fg", "groups", "mask", "zspages", "objs")
+
+    def __init__(self, sc: SizeClass) -> None:
+        self.sc = sc
+        self.ppz = sc.pages_per_zspage
+        self.opz = opz = sc.objs_per_zspage
+        # inuse -> fullness group (get_fullness_group), precomputed.
+        fg = [_RATIO_0] * (opz + 1)
+        for n in range(1, opz):
+            fg[n] = 100 * n // opz // 10 + 1
+        fg[opz] = _RATIO_100
+        self.fg = fg
+        # Groups 1..10 as insertion-ordered dicts used as lists whose *head*
+        # (list_add position) is the last key.  Full zspages (group 11) are
+        # not listed: nothing ever searches them.  Index 0 and 11 unused.
+        self.groups: list[dict[int, None]] = [{} for _ in range(_NR_FULLNESS_GROUPS)]
+        self.mask = 0  # bit g set <=> groups[g] non-empty (g in 1..10)
+        self.zspages = 0
+        self.objs = 0  # ZS_OBJS_INUSE
+
+    def can_compact(self) -> int:
+        """``zs_can_compact``: pages compaction could free in this class."""
+        wasted = self.zspages * self.opz - self.objs
+        return wasted // self.opz * self.ppz if wasted > 0 else 0
+
+
+class ZsPool:
+    """Page-accounting model of one zsmalloc pool (see the module docstring).
+
+    ``pages`` (pool size in pages, ``zs_get_total_pages``) and ``objects`` are
+    plain attributes, kept current by every call; read them freely.
+    """
+
+    __slots__ = (
+        "chain_size",
+        "page_size",
+        "pages",
+        "objects",
+        "pages_compacted",
+        "_classes",
+        "_lut",
+        "_obj",
+        "_free_handles",
+        "_inuse",
+        "_free_zspages",
+    )
+
+    def __init__(self, chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096) -> None:
+        _, reps, _ = _build(chain_size, page_size)
+        self.chain_size = chain_size
+        self.page_size = page_size
+        self.pages = 0
+        self.objects = 0
+        self.pages_compacted = 0  # zs_pool_stats.pages_compacted
+        states: dict[int, _ClassState] = {}
+        for r in reps:
+            if r.index not in states:
+                states[r.index] = _ClassState(r)
+        self._classes = sorted(states.values(), key=lambda s: s.sc.size)
+        # Lookup table: compressed length (1..page_size) -> class state, i.e.
+        # size_class[get_size_class_index(len + ZS_HANDLE_SIZE)].
+        delta = page_size >> CLASS_BITS
+        last = len(reps) - 1
+        lut: list[_ClassState] = [self._classes[0]] * (page_size + 1)  # [0] never used
+        for length in range(1, page_size + 1):
+            s = length + ZS_HANDLE_SIZE
+            idx = -(-(s - ZS_MIN_ALLOC_SIZE) // delta) if s > ZS_MIN_ALLOC_SIZE else 0
+            lut[length] = states[reps[min(idx, last)].index]
+        self._lut = lut
+        self._obj = array("q", [0])  # handle -> zspage << 20 | size; 0 = free; handle 0 unused
+        self._free_handles: list[int] = []
+        self._inuse: list[int] = []  # zspage id -> objects in use
+        self._free_zspages: list[int] = []
+
+    # ------------------------------------------------------------------ hot path
+
+    def malloc(self, size: int) -> int:
+        """``zs_malloc``: place an object of ``size`` compressed bytes; return its handle.
+
+        :raises ConfigError: ``size`` is 0 (-EINVAL) or larger than a page
+            (-ENOSPC); zswap stores incompressible pages as ``page_size``.
+        """
+        if not 0 < size <= self.page_size:
+            raise ConfigError(f"zs_malloc: size {size} not in 1..{self.page_size}")
+        c = self._lut[size]
+        inuse = self._inuse
+        mask = c.mask
+        if mask:
+            # find_get_zspage: head of the fullest non-full group.
+            g = mask.bit_length() - 1
+            grp = c.groups[g]
+            zid = next(reversed(grp))
+            n = inuse[zid] + 1
+            inuse[zid] = n
+            ng = c.fg[n]
+            if ng != g:  # fix_fullness_group
+                del grp[zid]
+                if not grp:
+                    mask ^= 1 << g
+                if ng != _RATIO_100:
+                    c.groups[ng][zid] = None
+                    mask |= 1 << ng
+                c.mask = mask
+        else:
+            # alloc_zspage: every zspage of the class is full (or none exists).
+            free_z = self._free_zspages
+            if free_z:
+                zid = free_z.pop()
+                inuse[zid] = 1
+            else:
+                zid = len(inuse)
+                inuse.append(1)
+            c.zspages += 1
+            self.pages += c.ppz
+            ng = c.fg[1]
+            if ng != _RATIO_100:
+                c.groups[ng][zid] = None
+                c.mask = 1 << ng
+        c.objs += 1
+        self.objects += 1
+        word = zid << _SIZE_BITS | size
+        free_h = self._free_handles
+        if free_h:
+            handle = free_h.pop()
+            self._obj[handle] = word
+        else:
+            handle = len(self._obj)
+            self._obj.append(word)
+        return handle
+
+    def free(self, handle: int) -> None:
+        """``zs_free``: release the object; an emptied zspage is released at once.
+
+        :raises InvalidEntryError: ``handle`` is not a live handle.
+        """
+        obj = self._obj
+        word = obj[handle] if 0 < handle < len(obj) else 0
+        if not word:
+            raise InvalidEntryError(f"zs_free: handle {handle} is not allocated")
+        obj[handle] = 0
+        self._free_handles.append(handle)
+        c = self._lut[word & _SIZE_MASK]
+        zid = word >> _SIZE_BITS
+        inuse = self._inuse
+        n = inuse[zid] - 1
+        inuse[zid] = n
+        fg = c.fg
+        g = fg[n + 1]
+        ng = fg[n]
+        if ng != g:  # fix_fullness_group
+            mask = c.mask
+            if g != _RATIO_100:
+                grp = c.groups[g]
+                del grp[zid]
+                if not grp:
+                    mask ^= 1 << g
+            if ng == _RATIO_0:  # free_zspage
+                c.zspages -= 1
+                self.pages -= c.ppz
+                self._free_zspages.append(zid)
+            else:
+                c.groups[ng][zid] = None
+                mask |= 1 << ng
+            c.mask = mask
+        c.objs -= 1
+        self.objects -= 1
+
+    # ------------------------------------------------------------------ queries
+
+    def obj_size(self, handle: int) -> int:
+        """The compressed length ``handle`` was allocated with."""
+        obj = self._obj
+        word = obj[handle] if 0 < handle < len(obj) else 0
+        if not word:
+            raise InvalidEntryError(f"handle {handle} is not allocated")
+        return word & _SIZE_MASK
+
+    def size_class(self, size: int) -> SizeClass:
+        """The (merged) class an object of ``size`` compressed bytes goes to."""
+        if not 0 < size <= self.page_size:
+            raise ConfigError(f"size {size} not in 1..{self.page_size}")
+        return self._lut[size].sc
+
+    def classes(self) -> list[SizeClass]:
+        """The pool's distinct (merged) classes, smallest first."""
+        return [c.sc for c in self._classes]
+
+    def class_usage(self) -> list[tuple[SizeClass, int, int]]:
+        """Per class in use: (class, zspages, objects) — debugfs ``classes`` rows."""
+        return [(c.sc, c.zspages, c.objs) for c in self._classes if c.zspages]
+
+    def stats(self) -> dict[str, int]:
+        """Pool counters (debugfs ``classes`` totals plus a few derived ones).
+
+        ``bytes_stored`` is the sum of the compressed lengths passed to
+        ``malloc``; ``bytes_allocated`` the sum of the slot sizes they occupy
+        (class size, handle included); ``freeable`` is what ``compact`` could
+        free now (``zs_can_compact`` summed); ``inuse_ratio_<g>`` count zspages
+        per fullness group.
+        """
+        groups = [0] * _NR_FULLNESS_GROUPS
+        zspages = obj_allocated = bytes_allocated = huge = freeable = 0
+        for c in self._classes:
+            zspages += c.zspages
+            obj_allocated += c.zspages * c.opz
+            bytes_allocated += c.objs * c.sc.size
+            freeable += c.can_compact()
+            if c.sc.huge:
+                huge += c.objs
+            listed = 0
+            for g in range(_RATIO_10, _RATIO_99 + 1):
+                k = len(c.groups[g])
+                groups[g] += k
+                listed += k
+            groups[_RATIO_100] += c.zspages - listed
+        words = np.frombuffer(self._obj, dtype=np.int64)
+        bytes_stored = int((words & _SIZE_MASK).sum())
+        del words  # release the buffer export so the array can grow again
+        out = {
+            "pages": self.pages,
+            "pool_bytes": self.pages * self.page_size,
+            "objects": self.objects,
+            "obj_allocated": obj_allocated,
+            "bytes_stored": bytes_stored,
+            "bytes_allocated": bytes_allocated,
+            "zspages": zspages,
+            "huge_objects": huge,
+            "freeable": freeable,
+            "pages_compacted": self.pages_compacted,
+        }
+        for g, label in zip(range(_RATIO_10, _NR_FULLNESS_GROUPS), _RATIO_LABELS, strict=True):
+            out[f"inuse_ratio_{label}"] = groups[g]
+        return out
+
+    # ------------------------------------------------------------------ compaction
+
+    def compact(self) -> int:
+        """``zs_compact``: compact every class; return the pages freed.
+
+        Afterwards each class holds exactly ceil(objects / objs_per_zspage)
+        zspages.  Cost: one pass over the handle table (numpy) when any class
+        has something to free, then work proportional to the objects moved.
+        """
+        todo = [c for c in reversed(self._classes) if c.can_compact()]
+        if not todo:
+            return 0
+        # Reverse map zspage -> handles, only for partial zspages of those classes.
+        members: dict[int, list[int]] = {}
+        for c in todo:
+            for g in range(_RATIO_10, _RATIO_99 + 1):
+                for zid in c.groups[g]:
+                    members[zid] = []
+        words = np.frombuffer(self._obj, dtype=np.int64)
+        zids = words >> _SIZE_BITS
+        del words
+        wanted = np.fromiter(members, dtype=np.int64, count=len(members))
+        handles = np.flatnonzero(np.isin(zids, wanted))
+        handles = handles[handles > 0]  # slot 0 is a placeholder (word 0 -> zspage 0)
+        owners = zids[handles]
+        obj = self._obj
+        for h, z in zip(handles.tolist(), owners.tolist(), strict=True):
+            if obj[h]:
+                members[z].append(h)
+        freed = 0
+        for c in todo:
+            freed += self._compact_class(c, members)
+        self.pages_compacted += freed
+        return freed
+
+    def _isolate(self, c: _ClassState, order: range) -> int:
+        """Remove and return the head zspage of the first non-empty group in ``order``."""
+        for g in order:
+            grp = c.groups[g]
+            if grp:
+                zid = next(reversed(grp))
+                del grp[zid]
+                if not grp:
+                    c.mask ^= 1 << g
+                return zid
+        return -1
+
+    def _putback(self, c: _ClassState, zid: int) -> int:
+        """``putback_zspage``: insert at the head of its group; return the group."""
+        g = c.fg[self._inuse[zid]]
+        if _RATIO_10 <= g <= _RATIO_99:
+            c.groups[g][zid] = None
+            c.mask |= 1 << g
+        return g
+
+    def _compact_class(self, c: _ClassState, members: dict[int, list[int]]) -> int:
+        """``__zs_compact`` for one class."""
+        inuse = self._inuse
+        obj = self._obj
+        opz = c.opz
+        dense_first = range(_RATIO_99, _RATIO_10 - 1, -1)
+        sparse_first = range(_RATIO_10, _RATIO_99 + 1)
+        freed = 0
+        dst = -1
+        while c.can_compact():
+            if dst < 0:
+                dst = self._isolate(c, dense_first)
+                if dst < 0:
+                    break
+            src = self._isolate(c, sparse_first)
+            if src < 0:
+                break
+            # migrate_zspage: until dst is full or src is empty.
+            src_list = members[src]
+            dst_list = members[dst]
+            k = min(inuse[src], opz - inuse[dst])
+            moved = src_list[len(src_list) - k :]
+            del src_list[len(src_list) - k :]
+            dst_list.extend(moved)
+            dst_word = dst << _SIZE_BITS
+            for h in moved:
+                obj[h] = dst_word | (obj[h] & _SIZE_MASK)
+            inuse[src] -= k
+            inuse[dst] += k
+            if self._putback(c, src) == _RATIO_0:  # free_zspage
+                c.zspages -= 1
+                self.pages -= c.ppz
+                self._free_zspages.append(src)
+                freed += c.ppz
+            if inuse[dst] == opz:
+                self._putback(c, dst)
+                dst = -1
+        if dst >= 0:
+            self._putback(c, dst)
+        return freed
+
+
+_RATIO_LABELS = ("10", "20", "30", "40", "50", "60", "70", "80", "90", "99", "100")
