@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import swapops
+from swapops import overhead
 from swapops.cluster import CLUSTER_SIZE, ClusterAllocator
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidSwapHeaderError
@@ -251,6 +252,25 @@ class SwapfileDevice(SwapDevice):
         else:
             out["modeled_time_ns"] = self.modeled_ns
         return out
+
+    def kernel_overhead(self) -> dict[str, float]:
+        """Modeled kernel metadata of this area (:mod:`swapops.overhead`), not simulator memory.
+
+        Directly mapped: the current swap table (P4: ``swap_cluster_info`` 48 B per
+        cluster at swapon, an 8 B/slot swap table page per cluster in use). Below
+        vswap: v5's allocated/bad bitmaps + reverse map, or the Swap Table Edition's
+        P4 table of reverse-map entries (:func:`swapops.overhead.physical_model`).
+        Clusters holding bad slots (the header, bad pages, the tail) have their
+        table from swapon on, so they count as static.
+        """
+        if self.allocator is None:
+            return super().kernel_overhead()
+        model = overhead.physical_model(self.nr_slots, self.upper)
+        bad = {0, *(page >> 9 for page in (self.header.badpages if self.header is not None else ()))}
+        if self.nr_slots % CLUSTER_SIZE:
+            bad.add(self.nr_slots // CLUSTER_SIZE)
+        in_use = self.allocator.stats()["clusters_with_table"]
+        return model.report(self.allocator.used, in_use, reserved_clusters=len(bad))
 
 
 __all__ = ["SwapfileDevice", "CLUSTER_SIZE"]

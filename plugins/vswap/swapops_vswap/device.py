@@ -1,0 +1,786 @@
+"""The vswap device: Nhat Pham's virtual swap space (v5/v6 design) as a module.
+
+The top of a stack hands out *virtual* slots from its own cluster allocator
+(:class:`swapops.cluster.ClusterAllocator`, unbounded by default: clusters are
+created on first use and dropped when they empty). Each virtual slot has a
+backing state, as ``enum swap_type`` in v5 (``kernel-swap.md`` §1.3):
+
+``ZERO``
+    allocated but never written: the core keeps zero-filled folios as a flag
+    and never calls write for them, so they take nothing below.
+``FOLIO``
+    the content is only in memory, held by vswap: after swapoff of the device
+    below, or after an exclusive load from zswap consumed the copy below.
+``ZSWAP`` / ``SLOT``
+    a slot on the device below (``ZSWAP`` when that device is a compressed
+    cache, ``SLOT`` for a physical device or a write buffer). The lower slot is
+    allocated only when the page is written (delayed allocation) and only then
+    charged (memcg-like accounting of physical slots only).
+
+Per-slot state lives in one ``array('q')`` of 512 lower offsets per virtual
+cluster that ever held a written page (8 B/slot; ``-1`` ZERO, ``-2`` FOLIO).
+Large folios: one lower allocation of the same order when the device below has
+a contiguous run (recorded, so it is read and freed as one unit), otherwise
+order-0 lower slots page by page (no split needed); zero subpages of such a
+folio take no slot.
+
+Swapoff of the device below (``swapops_detach_lower``) reads every entry
+backed there into memory (FOLIO) and frees its lower slot; no page table is
+touched and every entry handed out stays valid. A later backend
+(``system.swapon(spec, above=vswap)``) takes new writes, and
+:meth:`VswapDevice.writeback_folios` moves FOLIO entries down to it.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import swapops
+from swapops import overhead
+from swapops.cluster import ClusterAllocator
+from swapops.device import SwapContext, SwapDevice
+from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError
+from swapops.folio import ZERO_PAGES, Folio
+from swapops.options import Option
+from swapops.sizes import PAGE_SIZE
+
+CLUSTER_SHIFT = 9
+CLUSTER_SIZE = 1 << CLUSTER_SHIFT
+CLUSTER_MASK = CLUSTER_SIZE - 1
+
+ZERO = -1  # never written (the core's zero flag, or not yet written)
+FOLIO = -2  # content held in memory by vswap
+
+_NONE_TABLE = array("q", [ZERO]) * CLUSTER_SIZE  # template for a fresh cluster table
+_NONE_RUNS = tuple(array("q", [ZERO]) * (1 << o) for o in range(10))
+_FOLIO_RUNS = tuple(array("q", [FOLIO]) * (1 << o) for o in range(10))
+SLOT_CACHE = 64  # parked order-0 slots (SWAP_SLOTS_CACHE_SIZE = SWAP_BATCH = 64)
+_ZERO_PAGE = ZERO_PAGES[0]
+_UNLIMITED = 1 << 62
+
+
+def _no_lower_alloc(order: int) -> int:
+    raise OutOfSwapSpaceError("vswap: no device below to write a page to (zero pages only); "
+                              "swapon a backend with above=<vswap device>")
+
+
+def _no_lower(*_args: Any) -> None:
+    raise OutOfSwapSpaceError("vswap: no device below")
+
+
+class VswapDevice(SwapDevice):
+    """A virtual swap space on top of a stack (or alone: zero pages only)."""
+
+    NAME = "vswap"
+    KIND = "virtual"
+    LOWER_KINDS = frozenset({"cache", "buffer", "physical"})
+    NEEDS_LOWER = False
+    MAX_IN_STACK = 1
+    SUMMARY = "virtual swap space (vswap v5/v6): lazy clusters, per-entry backing, swapoff without a page-table walk"
+    OPTIONS: ClassVar[Mapping[str, Option]] = {
+        "size": Option("size", None, "virtual space in bytes (default: unbounded, 2**41 slots)"),
+        "charge": Option("choice", "physical", "what is charged: physical slots only, when allocated "
+                         "below (v5), or every virtual entry at allocation (legacy)",
+                         choices=("physical", "virtual")),
+        "swap_max": Option("size", None, "charge limit in bytes, like memory.swap.max (default: none)"),
+        "fallthrough": Option("bool", True, "while the device below is full, refuse new entries so "
+                              "reclaim goes to the next swap area (false: hand out virtual slots anyway; "
+                              "non-zero writes then fail)"),
+        "design": Option("choice", "v5", "kernel layout for kernel_overhead(): v5 (24 B descriptor) "
+                         "or ste (Swap Table Edition: 8 B virtual_table + 8 B swap table)",
+                         choices=overhead.DESIGNS),
+    }
+
+    def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
+        super().__init__(options, lower)
+        size = options.get("size")
+        if size is not None and size // PAGE_SIZE < 1:
+            raise ConfigError(f"vswap: size={size} is less than one page")
+        self.kernel_design: str = options.get("design") or "v5"
+        self.allocator: ClusterAllocator | None = None
+        self._tables: list[array[int] | None] = []
+        self._folios: dict[int, bytes] = {}
+        self._runs: dict[int, int] = {}  # virtual head -> order of a lower run allocated as one unit
+        self._valloc: Callable[[int], int] = _no_lower_alloc
+        self._vfree: Callable[[int, int], None] = _no_lower
+        self._bind_lower(None)
+        limit = options.get("swap_max")
+        self._limit = _UNLIMITED if limit is None else limit // PAGE_SIZE
+        self._vcharge = options.get("charge") == "virtual"
+        self._fallthrough = bool(options.get("fallthrough", True))
+        self._full = False
+        self._gate = self._vcharge  # alloc takes the slow path (full below, or virtual charging)
+        # Freed order-0 virtual slots parked for reuse (the kernel's swap_slots cache):
+        # an ordered set, popped LIFO. They count as free in ``used``.
+        self._scache: dict[int, None] = {}
+        # Virtual slots backed below. With charge=physical and a physical/buffer
+        # device below, this is also the charge (v5 charges exactly those slots).
+        self._n_lower = 0
+        self._n_new = 0  # order-0 entries written below for the first time (hot path)
+        self._n_slow_writes = self._n_rewrites = 0
+        self._n_slow_lallocs = self._n_lalloc_fail = self._n_charge_fail = 0
+        self._n_run_writes = self._n_split_writes = self._n_run_reads = self._n_page_reads = 0
+        self._n_zero_subpages = self._n_consumed = 0
+        self._n_detach = self._n_detach_moved = self._n_attach = self._n_wb_folios = 0
+        self._n_refused = 0
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @swapops.hookimpl
+    def swapops_activate(self, ctx: SwapContext) -> None:
+        size = self.options.get("size")
+        self.allocator = ClusterAllocator(None if size is None else size // PAGE_SIZE)
+        self._valloc = self.allocator.alloc
+        self._vfree = self.allocator.free
+        self._bind_lower(self.lower)
+
+    @swapops.hookimpl
+    def swapops_deactivate(self) -> None:
+        self._flush_slot_cache()
+        self._tables.clear()
+        self._folios.clear()
+        self._runs.clear()
+
+    def _bind_lower(self, lower: SwapDevice | None) -> None:
+        """Cache the lower device's operations (or the no-backend stand-ins)."""
+        if lower is None or lower.ops is None:
+            self._lalloc: Callable[[int], int] = _no_lower_alloc
+            self._lfree: Callable[[int, int], None] = _no_lower
+            self._lwrite: Callable[[int, Folio], None] = _no_lower
+            self._lread: Callable[[int, Folio], None] = _no_lower
+            self._lower_kind = ""
+            self._chg = 0
+            self._plimit = _UNLIMITED
+            return
+        ops = lower.ops
+        self._lalloc = ops.alloc
+        self._lfree = ops.free
+        self._lwrite = ops.write
+        self._lread = ops.read
+        self._lower_kind = lower.KIND
+        # v5 18/21: only physical slots are charged; zswap is not swap use.
+        self._chg = 1 if (not self._vcharge and lower.KIND in ("physical", "buffer")) else 0
+        self._plimit = self._limit if self._chg else _UNLIMITED  # cap on _n_lower
+
+    @swapops.hookimpl
+    def swapops_detach_lower(self) -> Mapping[str, int]:
+        """Swapoff of the device below: every entry backed there moves to memory (FOLIO).
+
+        Each backed slot is read from below, kept by vswap and its lower slot
+        freed. No page table is visited; every entry stays valid. A read error
+        stops the detach with the lower still attached (the moved entries stay
+        FOLIO, the rest stay below).
+        """
+        moved = lower_reads = runs = 0
+        read, free = self._lread, self._lfree
+        folios = self._folios
+        for ci, table in enumerate(self._tables):
+            if table is None:
+                continue
+            base = ci << CLUSTER_SHIFT
+            i = 0
+            while i < CLUSTER_SIZE:
+                low = table[i]
+                if low < 0:
+                    i += 1
+                    continue
+                vslot = base + i
+                order = self._run_order(vslot, table, i)
+                nr = 1 << order
+                tmp = Folio._empty(order)
+                read(low, tmp)
+                lower_reads += 1
+                data = tmp.data
+                if nr == 1:
+                    folios[vslot] = data
+                else:
+                    del self._runs[vslot]
+                    runs += 1
+                    for k in range(nr):
+                        folios[vslot + k] = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
+                free(low, nr)
+                table[i : i + nr] = _FOLIO_RUNS[order]
+                self._n_lower -= nr
+                moved += nr
+                i += nr
+        self._n_detach += 1
+        self._n_detach_moved += moved
+        self.lower = None
+        self._bind_lower(None)
+        self._set_full(False)
+        return {
+            "entries_moved": moved,
+            "pages_read": moved,
+            "lower_reads": lower_reads,
+            "large_runs": runs,
+            "pte_visits": 0,
+            "folio_pages": len(folios),
+        }
+
+    @swapops.hookimpl
+    def swapops_attach_lower(self, lower: SwapDevice) -> None:
+        """A new backend below: new writes (and :meth:`writeback_folios`) go there."""
+        if self.lower is not None and self.lower is not lower:
+            raise ConfigError(f"vswap already has a lower device ({self.lower.NAME})")
+        if lower.KIND not in self.LOWER_KINDS:
+            raise ConfigError(f"vswap cannot sit on {lower.NAME} ({lower.KIND})")
+        self.lower = lower
+        lower.upper = self
+        self._bind_lower(lower)
+        self._set_full(False)
+        self._n_attach += 1
+
+    # -- cluster ---------------------------------------------------------------
+
+    @swapops.hookimpl
+    def swapops_cluster_alloc(self, order: int) -> int:
+        if order or self._gate:
+            return self._alloc_slow(order)
+        cache = self._scache
+        if cache:
+            return cache.popitem()[0]
+        return self._valloc(0)
+
+    def _alloc_slow(self, order: int) -> int:
+        if self._full:
+            low = self.lower
+            if low is not None and low.used < low.size:
+                self._set_full(False)
+            else:
+                self._n_refused += 1
+                return -1
+        if self._vcharge and self.used + (1 << order) > self._limit:
+            self._n_charge_fail += 1
+            return -1
+        if not order and self._scache:
+            return self._scache.popitem()[0]
+        return self._valloc(order)
+
+    def _set_full(self, full: bool) -> None:
+        self._full = full and self._fallthrough
+        self._gate = self._full or self._vcharge
+
+    def _flush_slot_cache(self) -> None:
+        """Return the parked slots to the cluster allocator: sorted, one call per run.
+
+        As the kernel's ``swapcache_free_entries`` did for its slot cache. The
+        core frees only live entries, so a failure here means a caller freed a
+        slot it never had: the valid slots are still freed, then it is reported.
+        """
+        cache = self._scache
+        if not cache:
+            return
+        slots = sorted(cache)
+        cache.clear()
+        vfree = self._vfree
+        bad: list[int] = []
+        start = prev = slots[0]
+        for off in slots[1:]:
+            if off == prev + 1 and off & CLUSTER_MASK:
+                prev = off
+                continue
+            self._free_run(vfree, start, prev - start + 1, bad)
+            start = prev = off
+        self._free_run(vfree, start, prev - start + 1, bad)
+        if bad:
+            raise InvalidEntryError(f"vswap slots {bad[:8]} were freed but never allocated")
+
+    @staticmethod
+    def _free_run(vfree: Callable[[int, int], None], start: int, nr: int, bad: list[int]) -> None:
+        try:
+            vfree(start, nr)
+        except InvalidEntryError:
+            for off in range(start, start + nr):
+                try:
+                    vfree(off, 1)
+                except InvalidEntryError:
+                    bad.append(off)
+
+    @swapops.hookimpl
+    def swapops_cluster_free(self, offset: int, nr: int) -> None:
+        # Hot path: literals instead of module constants (a global load costs ~20 ns):
+        # 9 = CLUSTER_SHIFT, 511 = CLUSTER_MASK, -1 = ZERO, 64 = SLOT_CACHE.
+        if nr != 1:
+            self._free_range(offset, nr)
+            return
+        cache = self._scache
+        if offset in cache:
+            raise InvalidEntryError(f"vswap slot {offset} is not allocated")
+        cache[offset] = None
+        if len(cache) >= 64:
+            self._flush_slot_cache()
+        try:
+            table = self._tables[offset >> 9]
+        except IndexError:
+            return
+        if table is None:
+            return
+        i = offset & 511
+        low = table[i]
+        if low == -1:
+            return
+        table[i] = -1
+        if low >= 0:
+            self._lfree(low, 1)
+            self._n_lower -= 1
+        else:
+            del self._folios[offset]
+
+    def _free_range(self, offset: int, nr: int) -> None:
+        self._vfree(offset, nr)
+        end = offset + nr
+        pos = offset
+        while pos < end:  # one cluster at a time
+            ci = pos >> CLUSTER_SHIFT
+            stop = min((ci + 1) << CLUSTER_SHIFT, end)
+            table = self._tables[ci] if ci < len(self._tables) else None
+            if table is not None:
+                self._release(table, pos, stop)
+            pos = stop
+
+    def _release(self, table: array[int], start: int, stop: int) -> None:
+        """Release the backing of virtual slots ``start..stop-1`` (one cluster)."""
+        s = start & CLUSTER_MASK
+        i = s
+        e = s + (stop - start)
+        base = start - s
+        while i < e:
+            low = table[i]
+            if low == ZERO:
+                i += 1
+                continue
+            vslot = base + i
+            if low == FOLIO:
+                table[i] = ZERO
+                del self._folios[vslot]
+                i += 1
+                continue
+            order = self._run_order(vslot, table, i)
+            n = 1 << order
+            if i + n > e:  # part of a run: its pages are freed one by one from now on
+                del self._runs[vslot]
+                order, n = 0, 1
+            elif n > 1:
+                del self._runs[vslot]
+            self._lfree(low, n)
+            table[i : i + n] = _NONE_RUNS[order]
+            self._n_lower -= n
+            i += n
+
+    def _run_order(self, vslot: int, table: array[int], i: int) -> int:
+        """Order of the lower run headed at ``vslot`` if it is intact, else 0."""
+        runs = self._runs
+        if not runs:
+            return 0
+        order = runs.get(vslot, 0)
+        if order:
+            low = table[i]
+            nr = 1 << order
+            if i + nr > CLUSTER_SIZE or any(table[i + k] != low + k for k in range(1, nr)):
+                del runs[vslot]  # a page was freed on its own: no longer one unit
+                return 0
+        return order
+
+    # -- I/O -------------------------------------------------------------------
+
+    @swapops.hookimpl
+    def swapops_write_folio(self, offset: int, folio: Folio) -> None:
+        # Hot path literals: 9 = CLUSTER_SHIFT, 511 = CLUSTER_MASK, -1 = ZERO.
+        if folio.order:
+            self._write_large(offset, folio)
+            return
+        try:
+            table = self._tables[offset >> 9]
+        except IndexError:
+            table = None
+        if table is None:
+            table = self._new_table(offset >> 9)
+        i = offset & 511
+        low = table[i]
+        if low != -1:  # written again (a dirty swap-cache folio), or held in memory
+            self._write_again(offset, folio, table, i, low)
+            return
+        n = self._n_lower
+        if n >= self._plimit:
+            self._charge_failed(-1, 0)
+        low = self._lalloc(0)
+        if low < 0:
+            self._lower_full()
+        try:
+            self._lwrite(low, folio)
+        except BaseException:
+            self._lfree(low, 1)
+            raise
+        table[i] = low
+        self._n_lower = n + 1
+        self._n_new += 1
+
+    def _write_again(self, offset: int, folio: Folio, table: array[int], i: int, low: int) -> None:
+        self._n_rewrites += 1
+        if low >= 0:  # same lower slot, as zswap stores a rewritten page under its key
+            self._lwrite(low, folio)
+        else:
+            self._write_folio_entry(offset, folio.data)
+
+    def _new_table(self, ci: int) -> array[int]:
+        tables = self._tables
+        if ci >= len(tables):
+            tables.extend([None] * (ci + 1 - len(tables)))
+        table = tables[ci]
+        if table is None:
+            table = tables[ci] = array("q", _NONE_TABLE)
+        return table
+
+    def _lower_full(self) -> None:
+        self._n_lalloc_fail += 1
+        self._set_full(True)
+        name = self.lower.stack_name if self.lower is not None else "-"
+        raise OutOfSwapSpaceError(f"vswap: the device below ({name}) has no free slot")
+
+    def _charge_failed(self, low: int, nr: int) -> None:
+        if low >= 0:
+            self._lfree(low, nr)
+        self._n_charge_fail += 1
+        raise OutOfSwapSpaceError(
+            f"vswap: swap_max reached ({self._limit} physical pages charged); nothing was allocated below"
+        )
+
+    def _alloc_below(self, order: int) -> int:
+        """One lower allocation outside the hot path; charges it. -1: no contiguous run."""
+        nr = 1 << order
+        if self._n_lower + nr > self._plimit:
+            self._charge_failed(-1, 0)
+        low = self._lalloc(order)
+        self._n_slow_lallocs += 1
+        if low < 0 and not order:
+            self._lower_full()
+        return low
+
+    def _write_folio_entry(self, offset: int, page: bytes) -> None:
+        """Write a page whose content vswap holds (FOLIO): below if possible, else keep it."""
+        if self.lower is None:
+            self._folios[offset] = page  # nowhere else to go: it stays in memory
+            return
+        low = self._alloc_below(0)
+        try:
+            self._lwrite(low, Folio(page))
+        except BaseException:
+            self._lfree(low, 1)
+            raise
+        table = self._tables[offset >> CLUSTER_SHIFT]
+        assert table is not None
+        table[offset & CLUSTER_MASK] = low
+        del self._folios[offset]
+        self._n_lower += 1
+        self._n_slow_writes += 1
+
+    def _write_large(self, offset: int, folio: Folio) -> None:
+        order = folio.order
+        nr = 1 << order
+        table = self._new_table(offset >> CLUSTER_SHIFT)
+        i = offset & CLUSTER_MASK
+        if table[i : i + nr] != _NONE_RUNS[order]:
+            self._rewrite_large(offset, folio, table, i)
+            return
+        if self.lower is None:
+            _no_lower_alloc(order)
+        self._n_slow_writes += 1
+        low = self._alloc_below(order)
+        if low >= 0:
+            try:
+                self._lwrite(low, folio)
+            except BaseException:
+                self._lfree(low, nr)
+                raise
+            table[i : i + nr] = array("q", range(low, low + nr))
+            self._runs[offset] = order
+            self._n_lower += nr
+            self._n_run_writes += 1
+            return
+        # No contiguous run below: back the folio page by page (no split needed).
+        self._n_split_writes += 1
+        self._write_pages(folio.data, table, i, nr)
+
+    def _write_pages(self, data: bytes, table: array[int], i: int, nr: int) -> None:
+        """Give each non-zero page its own lower slot (all or nothing)."""
+        done: list[int] = []
+        try:
+            for k in range(nr):
+                page = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
+                if page == _ZERO_PAGE:
+                    self._n_zero_subpages += 1
+                    continue
+                low = self._alloc_below(0)
+                try:
+                    self._lwrite(low, Folio(page))
+                except BaseException:
+                    self._lfree(low, 1)
+                    raise
+                table[i + k] = low
+                self._n_lower += 1
+                done.append(k)
+        except BaseException:
+            for k in done:
+                self._lfree(table[i + k], 1)
+                table[i + k] = ZERO
+            self._n_lower -= len(done)
+            raise
+
+    def _rewrite_large(self, offset: int, folio: Folio, table: array[int], i: int) -> None:
+        """A large entry written again (a dirty swap-cache folio going back)."""
+        self._n_rewrites += 1
+        order = folio.order
+        if self._run_order(offset, table, i) == order:
+            self._lwrite(table[i], folio)
+            return
+        data = folio.data
+        for k in range(1 << order):
+            page = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
+            low = table[i + k]
+            if low >= 0:
+                self._lwrite(low, Folio(page))
+            elif low == FOLIO:
+                self._write_folio_entry(offset + k, page)
+            elif page != _ZERO_PAGE:  # a zero subpage is not zero any more
+                if self.lower is None:
+                    table[i + k] = FOLIO
+                    self._folios[offset + k] = page
+                else:
+                    self._write_pages(page, table, i + k, 1)
+
+    @swapops.hookimpl
+    def swapops_read_folio(self, offset: int, folio: Folio) -> None:
+        # Hot path literals: 9 = CLUSTER_SHIFT, 511 = CLUSTER_MASK, -1 = ZERO.
+        if folio.order:
+            self._read_large(offset, folio)
+            return
+        try:
+            table = self._tables[offset >> 9]
+        except IndexError:
+            table = None
+        low = -1 if table is None else table[offset & 511]
+        if low >= 0:
+            self._lread(low, folio)
+            if folio.dirty:  # the copy below was consumed (zswap's exclusive load)
+                self._consumed(offset, low, 1, folio.data)
+        elif low == -1:
+            folio.data = _ZERO_PAGE
+        else:
+            folio.data = self._folios[offset]
+
+    def _consumed(self, offset: int, low: int, nr: int, data: bytes) -> None:
+        """The lower copy is gone: the entry becomes FOLIO and its lower slot is freed (v5)."""
+        table = self._tables[offset >> CLUSTER_SHIFT]
+        assert table is not None
+        i = offset & CLUSTER_MASK
+        self._runs.pop(offset, None)
+        self._lfree(low, nr)
+        for k in range(nr):
+            self._folios[offset + k] = data if nr == 1 else data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
+            table[i + k] = FOLIO
+        self._n_lower -= nr
+        self._n_consumed += nr
+
+    def _read_large(self, offset: int, folio: Folio) -> None:
+        order = folio.order
+        nr = 1 << order
+        ci = offset >> CLUSTER_SHIFT
+        table = self._tables[ci] if ci < len(self._tables) else None
+        if table is None:
+            folio.data = ZERO_PAGES[order]
+            return
+        i = offset & CLUSTER_MASK
+        if self._run_order(offset, table, i) == order:  # uniform, contiguous: one read
+            low = table[i]
+            self._lread(low, folio)
+            self._n_run_reads += 1
+            if folio.dirty:
+                self._consumed(offset, low, nr, folio.data)
+            return
+        self._n_page_reads += 1
+        parts: list[bytes] = []
+        dirty = False
+        for k in range(nr):
+            low = table[i + k]
+            if low >= 0:
+                tmp = Folio._empty(0)
+                self._lread(low, tmp)
+                parts.append(tmp.data)
+                if tmp.dirty:
+                    dirty = True
+                    self._consumed(offset + k, low, 1, tmp.data)
+            elif low == ZERO:
+                parts.append(_ZERO_PAGE)
+            else:
+                parts.append(self._folios[offset + k])
+        folio.data = b"".join(parts)
+        if dirty:
+            folio.dirty = True
+
+    @swapops.hookimpl
+    def swapops_unplug(self) -> None:
+        self._trim()
+
+    @swapops.hookimpl
+    def swapops_tick(self, now_ns: int) -> None:
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop per-cluster tables of clusters that emptied (as kfree_rcu after a grace period)."""
+        alloc = self.allocator
+        if alloc is None:
+            return
+        self._flush_slot_cache()
+        tables = self._tables
+        for ci, table in enumerate(tables):
+            if table is not None and alloc.cluster_count(ci) == 0:
+                tables[ci] = None
+        while tables and tables[-1] is None:
+            tables.pop()
+
+    # -- backend moves -----------------------------------------------------------
+
+    def writeback_folios(self, limit: int | None = None) -> int:
+        """Move FOLIO entries (content held by vswap) to the device below.
+
+        The backend transfer vswap makes cheap: each entry is repointed, no
+        page table is touched. Returns the pages moved; stops early (without
+        error) when the device below is full.
+
+        :param limit: move at most this many pages.
+        """
+        if self.lower is None:
+            raise OutOfSwapSpaceError("vswap: no device below to write back to")
+        moved = 0
+        for vslot in sorted(self._folios):
+            if limit is not None and moved >= limit:
+                break
+            try:
+                self._write_folio_entry(vslot, self._folios[vslot])
+            except OutOfSwapSpaceError:
+                break
+            moved += 1
+        self._n_wb_folios += moved
+        return moved
+
+    # -- inspection ----------------------------------------------------------------
+
+    def backing(self, offset: int) -> tuple[str, int]:
+        """``(state, lower_offset)`` of virtual slot ``offset``.
+
+        ``state`` is ``"zero"``, ``"folio"``, ``"zswap"`` (a compressed cache
+        below) or ``"slot"`` (a physical device or a buffer below);
+        ``lower_offset`` is -1 unless the slot is backed below.
+
+        :raises InvalidEntryError: the slot is not allocated.
+        """
+        if self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache:
+            raise InvalidEntryError(f"vswap slot {offset} is not allocated")
+        ci = offset >> CLUSTER_SHIFT
+        table = self._tables[ci] if ci < len(self._tables) else None
+        low = ZERO if table is None else table[offset & CLUSTER_MASK]
+        if low == ZERO:
+            return ("zero", -1)
+        if low == FOLIO:
+            return ("folio", -1)
+        return ("zswap" if self._lower_kind == "cache" else "slot", low)
+
+    def states(self) -> dict[str, int]:
+        """Virtual slots per backing state."""
+        folio = len(self._folios)
+        below = self._n_lower
+        zswap = below if self._lower_kind == "cache" else 0
+        return {
+            "zero": self.used - below - folio,
+            "folio": folio,
+            "zswap": zswap,
+            "slot": below - zswap,
+        }
+
+    @property
+    def charged(self) -> int:
+        """Pages charged now: physical slots allocated below (charge=physical; a
+        compressed cache below is not swap use), or virtual entries (charge=virtual)."""
+        if self._vcharge:
+            return self.used
+        return self._n_lower if self._chg else 0
+
+    def simulator_bytes(self) -> int:
+        """Bytes of vswap's own Python structures (the simulator ledger; page contents excluded)."""
+        total = sys.getsizeof(self._tables) + sys.getsizeof(self._folios) + sys.getsizeof(self._runs)
+        total += sys.getsizeof(self._scache)
+        total += sum(sys.getsizeof(t) for t in self._tables if t is not None)
+        total += sum(sys.getsizeof(k) for k in self._folios)  # int keys; the bytes are page contents
+        total += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self._runs.items())
+        alloc = self.allocator
+        if alloc is not None:
+            n = alloc.nr_clusters
+            total += 4 * n + (CLUSTER_SIZE + 57) * alloc.stats()["clusters_with_table"]
+        return total
+
+    # -- handle API ------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.allocator.size if self.allocator is not None else 0
+
+    @property
+    def used(self) -> int:
+        return self.allocator.used - len(self._scache) if self.allocator is not None else 0
+
+    @property
+    def filename(self) -> str:
+        return "[vswap]" if self.options.get("size") is None else f"[vswap:{self.size * PAGE_SIZE >> 20}M]"
+
+    def stats(self) -> dict[str, int | float]:
+        states = self.states()
+        out: dict[str, int | float] = {
+            "size": self.size,
+            "used": self.used,
+            "vswap_entries": self.used,
+            "vswap_zero": states["zero"],
+            "folio_pages": states["folio"],
+            "zswap_pages": states["zswap"],
+            "slot_pages": states["slot"],
+            "physical_charged": self.charged if not self._vcharge else 0,
+            "charged": self.charged,
+            "charge_failures": self._n_charge_fail,
+            "writes": self._n_new + self._n_slow_writes,
+            "rewrites": self._n_rewrites,
+            "lower_allocs": self._n_new + self._n_slow_lallocs,
+            "lower_alloc_failures": self._n_lalloc_fail,
+            "refused_allocs": self._n_refused,
+            "large_run_writes": self._n_run_writes,
+            "large_split_writes": self._n_split_writes,
+            "large_run_reads": self._n_run_reads,
+            "large_page_reads": self._n_page_reads,
+            "zero_subpages": self._n_zero_subpages,
+            "consumed_loads": self._n_consumed,
+            "detaches": self._n_detach,
+            "detach_moved": self._n_detach_moved,
+            "attaches": self._n_attach,
+            "folio_writebacks": self._n_wb_folios,
+        }
+        if self.allocator is not None:
+            a = self.allocator.stats()
+            out["clusters"] = a["clusters_with_table"]
+            out["clusters_created"] = a["clusters_created"]
+            out["clusters_dropped"] = a["clusters_dropped"]
+        return out
+
+    def kernel_overhead(self) -> dict[str, float]:
+        """Modeled kernel metadata of the virtual layer (:func:`swapops.overhead.vswap_virtual`).
+
+        Per virtual cluster in use: v5, 512 descriptors of 24 B + a 64 B header;
+        ste, an 80 B dynamic cluster header + swap table + virtual_table (8 B/slot each).
+        """
+        model = overhead.vswap_virtual(self.kernel_design)
+        if self.allocator is None:
+            return model.report(0, 0)
+        return model.report(self.used, self.allocator.stats()["clusters_with_table"])
+
+
+__all__ = ["VswapDevice", "ZERO", "FOLIO"]
