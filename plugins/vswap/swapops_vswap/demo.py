@@ -217,8 +217,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{r['pages_read']:5d}  PTEs visited {r['pte_visits']:6d}  readable {bool(r['readable'])}")
     if args.bench:
         for stream, resident in ((False, 0), (False, 1000), (True, 0)):
-            r = roundtrip_cost(batch=2048 if stream else 4000, resident=resident, stream=stream)
-            a, b = r["swapfile"], r["vswap>swapfile"]
+            cost = roundtrip_cost(batch=2048 if stream else 4000, resident=resident, stream=stream)
+            a, b = cost["swapfile"], cost["vswap>swapfile"]
             kind = "2048-page stream" if stream else f"one page, {resident} resident"
             print(f"round trip ({kind}): swapfile {a:.2f} us, vswap>swapfile {b:.2f} us, ratio {b / a:.2f}")
 
