@@ -1,0 +1,451 @@
+"""Sweeps: grids of designs × workloads × parameters, run by a pluggable executor.
+
+A sweep file (TOML) names stacks, workloads, parameter grids and seeds::
+
+    [sweep]
+    name = "waf-vs-op"
+    stacks = ["swapfile:device=flash,op={op}", "flashbuf>swapfile:device=flash,op={op}"]
+    workloads = ["uniform"]
+    seeds = [1, 2]
+    metrics = ["totals.waf", "totals.nand_writes"]   # default: every totals.* and mm.* figure
+
+    [sweep.base]          # fixed arguments of swapops.runner.run
+    ram = "8M"
+    events = 40000
+
+    [sweep.grid]          # cartesian product
+    op = [0.07, 0.15, 0.28]
+
+    [[sweep.points]]      # explicit extra points (merged over base)
+    op = 0.5
+
+A grid parameter that :func:`swapops.runner.run` accepts (``ram``, ``events``,
+``swap``, ``pages``, ...) is passed to it; every parameter also fills
+``{name}`` placeholders in the stack strings. Each point is reproducible from
+its row: the row stores the full configuration (``config``) and its hash
+(``point_id``). Executors: ``serial`` (in process), ``process`` (a local
+process pool, the default) and ``dask`` (``swapops[dask]``: a running scheduler
+address, or a LocalCluster). Results go to ``.jsonl``, ``.csv`` or
+``.parquet`` (pyarrow); a journal beside the output makes an interrupted sweep
+resume without redoing finished points. A failing point is recorded with its
+error and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import inspect
+import itertools
+import json
+import os
+import pathlib
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from .errors import ConfigError
+
+EXECUTORS = ("serial", "process", "dask")
+WALL_FIELDS = ("wall_s",)
+DEFAULT_METRIC_PREFIXES = ("totals.", "mm.")
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a sweep file; return its ``[sweep]`` table."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"sweep file {os.fspath(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{os.fspath(path)}: not valid TOML: {exc}") from None
+    spec = data.get("sweep")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{os.fspath(path)}: no [sweep] table")
+    return check_spec(spec)
+
+
+def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    spec = dict(spec)
+    stacks = spec.get("stacks")
+    if isinstance(stacks, str):
+        stacks = [stacks]
+    if not stacks or not all(isinstance(s, str) for s in stacks):
+        raise ConfigError("sweep: 'stacks' must be a non-empty list of stack strings")
+    spec["stacks"] = list(stacks)
+    workloads = spec.get("workloads", spec.get("workload", ["uniform"]))
+    spec["workloads"] = [workloads] if isinstance(workloads, str) else list(workloads)
+    seeds = spec.get("seeds", [0])
+    if isinstance(seeds, int):
+        seeds = list(range(seeds))
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError("sweep: 'seeds' must be a list of integers (or a count)")
+    spec["seeds"] = list(seeds)
+    for key in ("base", "grid"):
+        if not isinstance(spec.get(key, {}), dict):
+            raise ConfigError(f"sweep: [{key}] must be a table")
+    for name, values in spec.get("grid", {}).items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep: grid parameter {name!r} must be a non-empty list")
+    points = spec.get("points", [])
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise ConfigError("sweep: [[points]] must be a list of tables")
+    metrics = spec.get("metrics")
+    if metrics is not None and not (
+        isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)
+    ):
+        raise ConfigError("sweep: 'metrics' must be a list of dotted names such as 'totals.waf'")
+    return spec
+
+
+def expand(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every point of the sweep, as a configuration dict, in a stable order."""
+    base = dict(spec.get("base", {}))
+    grid: Mapping[str, list[Any]] = spec.get("grid", {})
+    names = sorted(grid)
+    params_list: list[dict[str, Any]] = [
+        dict(zip(names, combo, strict=True))
+        for combo in itertools.product(*(grid[n] for n in names))
+    ]
+    params_list += [dict(p) for p in spec.get("points", [])]
+    if not params_list:
+        params_list = [{}]
+    run_args = _run_parameters()
+    configs = []
+    for params in params_list:
+        merged = {**base, **params}
+        for template in spec["stacks"]:
+            try:
+                stack = template.format(**merged)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ConfigError(
+                    f"sweep: stack {template!r} has a placeholder with no value: {exc}"
+                ) from None
+            for workload in spec["workloads"]:
+                for seed in spec["seeds"]:
+                    args = {k: v for k, v in merged.items() if k in run_args}
+                    configs.append(
+                        {
+                            "stack": stack,
+                            "stack_template": template,
+                            "workload": workload,
+                            "seed": seed,
+                            "params": merged,
+                            "run": args,
+                        }
+                    )
+    return configs
+
+
+def point_id(config: Mapping[str, Any]) -> str:
+    canonical = json.dumps(
+        {k: config[k] for k in ("stack", "workload", "seed", "run")}, sort_keys=True, default=str
+    )
+    return hashlib.sha1(canonical.encode()).hexdigest()[:16]
+
+
+def _run_parameters() -> set[str]:
+    from .runner import run
+
+    return {
+        name
+        for name, p in inspect.signature(run).parameters.items()
+        if p.kind == inspect.Parameter.KEYWORD_ONLY and name not in {"progress", "trace_out"}
+    }
+
+
+# ----------------------------------------------------------------------------- one point
+
+
+def flatten(result: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Scalar leaves of a run result as ``{"totals.waf": 1.2, ...}``; lists are skipped."""
+    flat: dict[str, Any] = {}
+    for key, value in result.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            continue
+        else:
+            flat[name] = value
+    return flat
+
+
+def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run one point; return its row. Never raises: an error becomes the row's ``error``."""
+    from .runner import run
+
+    row: dict[str, Any] = {
+        "point_id": point_id(config),
+        "stack": config["stack"],
+        "workload": config["workload"],
+        "seed": config["seed"],
+        **{f"param.{k}": v for k, v in sorted(config["params"].items())},
+        "config": json.dumps(config, sort_keys=True, default=str),
+        "error": None,
+    }
+    start = time.perf_counter()
+    try:
+        result = run(config["stack"], config["workload"], seed=config["seed"], **config["run"])
+    except Exception as exc:  # a failing point is recorded, the sweep goes on
+        row["error"] = f"{type(exc).__name__}: {exc}"
+        row["wall_s"] = time.perf_counter() - start
+        return row
+    flat = flatten(result)
+    if metrics:
+        for name in metrics:
+            row[name] = flat.get(name)
+    else:
+        for name, value in flat.items():
+            if name.startswith(DEFAULT_METRIC_PREFIXES):
+                row[name] = value
+    row["wall_s"] = time.perf_counter() - start
+    return row
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+def _serial(
+    points: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None, **_: Any
+) -> Iterator[dict[str, Any]]:
+    for config in points:
+        yield run_point(config, metrics)
+
+
+def _process(
+    points: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str] | None,
+    *,
+    workers: int | None = None,
+    **_: Any,
+) -> Iterator[dict[str, Any]]:
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no state inherited from the parent
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count(), mp_context=context
+    ) as pool:
+        futures = [pool.submit(run_point, config, metrics) for config in points]
+        for future in concurrent.futures.as_completed(futures):
+            yield future.result()
+
+
+def _dask(
+    points: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str] | None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    **_: Any,
+) -> Iterator[dict[str, Any]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ConfigError(
+            "the dask executor needs the optional extra: pip install 'swapops[dask]'"
+        ) from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    try:
+        futures = client.map(run_point, list(points), metrics=metrics, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+_EXECUTORS: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
+    "serial": _serial,
+    "process": _process,
+    "dask": _dask,
+}
+
+
+# ----------------------------------------------------------------------------- storage
+
+
+class ResultStore:
+    """Rows on disk, appended as they finish; resumable.
+
+    Every row goes to a JSON-lines journal at once (``results.jsonl`` itself,
+    or ``<out>.journal.jsonl`` for CSV/Parquet, which are written from it when
+    the sweep completes).
+    """
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        self.out = pathlib.Path(out)
+        suffix = self.out.suffix.lower()
+        if suffix not in (".jsonl", ".csv", ".parquet"):
+            raise ConfigError(f"output {self.out}: use a .jsonl, .csv or .parquet file")
+        self.format = suffix[1:]
+        if self.format == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    "parquet output needs pyarrow: pip install pyarrow (or use .jsonl/.csv)"
+                ) from None
+        self.journal = (
+            self.out
+            if self.format == "jsonl"
+            else self.out.with_name(self.out.name + ".journal.jsonl")
+        )
+
+    def load(self) -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        if self.format != "jsonl" and self.out.exists():
+            for row in read_results(self.out):
+                rows[row["point_id"]] = row
+        if self.journal.exists():
+            with open(self.journal) as f:
+                for line in f:
+                    line = line.strip()
+                    if not line:
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by the interruption
+                    rows[row["point_id"]] = row
+        return list(rows.values())
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.journal, "a") as f:
+            f.write(json.dumps(row, sort_keys=True, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def finish(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.format == "jsonl":
+            return
+        write_results(self.out, rows)
+        self.journal.unlink(missing_ok=True)
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def write_results(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    columns = _columns(rows)
+    if path.suffix.lower() == ".csv":
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])
+        pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Rows of a results file (.jsonl, .csv or .parquet)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ConfigError(f"results file {os.fspath(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    if suffix == ".csv":
+        with open(path, newline="") as f:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.read_table(path).to_pylist())
+    raise ConfigError(f"results file {os.fspath(path)}: use .jsonl, .csv or .parquet")
+
+
+def _number(text: str) -> Any:
+    if text == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text in ("True", "False"):
+        return text == "True"
+    return text
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def run_sweep(
+    spec: Mapping[str, Any],
+    out: str | os.PathLike[str],
+    *,
+    executor: str = "process",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Run every point not already in ``out``; return all rows (old and new).
+
+    :param limit: stop after this many new points (for tests of resumption).
+    """
+    if executor not in _EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r} (executors: {', '.join(EXECUTORS)})")
+    if scheduler and executor != "dask":
+        raise ConfigError("--scheduler needs --executor dask")
+    spec = check_spec(spec)
+    store = ResultStore(out)
+    points = expand(spec)
+    done = {row["point_id"]: row for row in store.load()}
+    todo = [p for p in points if point_id(p) not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    total = len(points)
+    finished = total - len([p for p in points if point_id(p) not in done])
+    if progress:
+        progress(finished, total)
+    rows = dict(done)
+    for row in _EXECUTORS[executor](
+        todo, spec.get("metrics"), workers=workers, scheduler=scheduler
+    ):
+        store.append(row)
+        rows[row["point_id"]] = row
+        finished += 1
+        if progress:
+            progress(finished, total)
+    ordered = [rows[point_id(p)] for p in points if point_id(p) in rows]
+    if len(ordered) == total:
+        store.finish(ordered)
+    return ordered
+
+
+def metric_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows without their wall-time fields: what must agree between executors."""
+    return [{k: v for k, v in row.items() if k not in WALL_FIELDS} for row in rows]
