@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLUSTER_SLOTS",
     "DESIGNS",
+    "KAIRUI_BYTES_PER_SLOT",
     "KAIRUI_TABLE",
     "MIB",
     "V5_COVER_ENTRIES",
@@ -105,6 +106,8 @@ VIRTUAL_TABLE = CLUSTER_SLOTS * PTR  # atomic_long_t virtual_table[512] (§1.10)
 ZSWAP_ENTRY = 48.0  # struct zswap_entry (§5.2, derived from the layout)
 ZS_HANDLE = 8.0  # zsmalloc handle, a separate 8 B slab object (§5.5)
 XA_SLOT = 8.0  # one xarray slot (pointer) per stored zswap entry, as the v5 cover counts it
+XARRAY_HEAD = 16.0  # struct xarray: spinlock + gfp flags + head pointer
+ZSWAP_TREE_SLOTS = 1 << 14  # ZSWAP_ADDRESS_SPACE_SHIFT: one tree per 16384 slots (64 MiB)
 
 DESIGNS = ("v5", "ste")
 
@@ -350,16 +353,18 @@ def vswap_physical(nr_slots: int, design: str = "v5", *, cluster_info: float | N
 # ---------------------------------------------------------------------------
 
 
-def zswap_model(*, below_virtual: bool = False) -> OverheadModel:
+def zswap_model(*, below_virtual: bool = False, nr_slots: int | None = None) -> OverheadModel:
     """zswap's own metadata, per stored page.
 
     ``zswap_entry`` (48 B) and the zsmalloc handle (8 B slab object) for every
     stored page. Directly mapped (keyed by a physical slot) it also pays one
     xarray slot per entry in its per-64-MiB trees (8 B, as the v5 cover counts
-    it). Below vswap the tree is gone: the vswap descriptor (v5) or the
-    virtual_table (STE) points at the entry. The compressed objects themselves
-    (including zsmalloc's 8 B in-object handle) are pool memory, not metadata:
-    zswap reports them as its pool size.
+    it: its "zswap: old" column is 8 B/entry above "disk: old"), and, given
+    ``nr_slots``, the ``struct xarray`` heads allocated at swapon (16 B per
+    16384 slots). Below vswap the tree is gone: the vswap descriptor (v5) or
+    the virtual_table (STE) points at the entry. The compressed objects
+    themselves (including zsmalloc's 8 B in-object handle) are pool memory,
+    not metadata: zswap reports them as its pool size.
     """
     parts = [
         Component("zswap_entry", per_entry=ZSWAP_ENTRY, source="struct zswap_entry, 48 B (§5.2)"),
@@ -367,6 +372,10 @@ def zswap_model(*, below_virtual: bool = False) -> OverheadModel:
     ]
     if not below_virtual:
         parts.append(Component("zswap_tree", per_entry=XA_SLOT, source="xarray slot keyed by swap offset (§5.2)"))
+        if nr_slots is not None:
+            trees = -(-nr_slots // ZSWAP_TREE_SLOTS)
+            parts.append(Component("zswap_tree_heads", static=XARRAY_HEAD * trees,
+                                   source="struct xarray per 64 MiB of swap (§5.2)"))
     return OverheadModel("zswap-virtual" if below_virtual else "zswap", tuple(parts))
 
 
@@ -454,6 +463,8 @@ KAIRUI_TABLE: Mapping[str, tuple[float, float]] = {
     "P4": (0.50, 64.5),
     "vswap": (2.00, 259.00),
 }
+# The same table's "B/slot" column: 11 (8 dynamic + 3 static), 10 (8 + 2), 8, "≈32".
+KAIRUI_BYTES_PER_SLOT: Mapping[str, float] = {"P2 (mm-stable)": 11, "P3": 10, "P4": 8, "vswap": 32}
 
 # What the v5 cover letter counts: the per-slot structures the designs differ in.
 # Left out, as in the cover letter: zswap_entry and its zsmalloc handle (the same
@@ -541,13 +552,14 @@ def markdown_v5_cover(nr_slots: int = V5_COVER_ENTRIES) -> str:
 def markdown_kairui(nr_slots: int = V5_COVER_ENTRIES) -> str:
     """Kairui's counter-table reproduced, as Markdown."""
     lines = [
-        "| design | 0 % model / published | 100 % model / published | B/slot at 100 % (model) |",
+        "| design | 0 % model / published | 100 % model / published | B/slot at 100 % model / published |",
         "|---|---|---|---|",
     ]
     for name, (zero, full, per_slot) in reproduce_kairui(nr_slots).items():
         p0, p100 = KAIRUI_TABLE[name]
+        pb = KAIRUI_BYTES_PER_SLOT[name]
         lines.append(
             f"| {name} | {zero:.2f} / {p0:.2f} ({_err(zero, p0)}) | "
-            f"{full:.2f} / {p100:.2f} ({_err(full, p100)}) | {per_slot:.2f} |"
+            f"{full:.2f} / {p100:.2f} ({_err(full, p100)}) | {per_slot:.2f} / {pb:g} ({_err(per_slot, pb)}) |"
         )
     return "\n".join(lines)
