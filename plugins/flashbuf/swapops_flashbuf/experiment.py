@@ -2,10 +2,12 @@
 several stacks, measured through the public API only.
 
 Workload: unique, non-zero 4 KiB pages are swapped out and swapped entries
-freed in random order (a uniformly chosen live entry), keeping the number of
-live entries between ``lo`` and ``hi`` times a common base: the smallest
-``size`` among the compared stacks, so every stack holds exactly the same
-entries at every step. Every freed entry is read back and compared with what
+freed in random order (a uniformly chosen live entry), the number of live
+entries sweeping up and down between ``lo`` and ``hi`` times a common base
+(each step swaps out with probability 3/4 while rising, 1/4 while falling,
+turning at the bounds), so the use is spread evenly over the band. The base
+is the smallest ``size`` among the compared stacks (or the first stack's), so
+every stack sees exactly the same swap-outs and frees. Every freed entry is read back and compared with what
 was written, and so is every entry still live at the end. After a warm-up
 (``warmup`` device-sizes of swap-outs, so the FTL reaches steady state) the
 NAND counters of the ``swapfile`` layer are snapshotted, ``measure``
@@ -88,6 +90,7 @@ def run_workload(
     warmup: float = 2.0,
     measure: float = 2.0,
     seed: int = 0,
+    peak: float | None = None,
 ) -> dict[str, Any]:
     """Run the random swap workload on one stack; return its measured row.
 
@@ -97,14 +100,17 @@ def run_workload(
     :param lo, hi: live entries stay within ``[lo * base, hi * base]``.
     :param warmup, measure: swap-outs of each phase, in multiples of ``base``.
     :param seed: seeds the workload (which entry to free, out or free).
+    :param peak: first fill to ``peak * base`` live entries (a past burst of
+        memory pressure), then settle into the band; ``None``: no burst.
     """
     system = swapops.SwapSystem(seed=seed)
     top = system.swapon(stack, size=size)
     n_base = top.size if base is None else base
     low = int(lo * n_base)
     high = int(hi * n_base)
-    if high > top.size:
-        raise swapops.ConfigError(f"{stack}: band up to {high} pages exceeds its size {top.size}")
+    top_fill = high if peak is None else max(high, int(peak * n_base))
+    if top_fill > top.size:
+        raise swapops.ConfigError(f"{stack}: filling to {top_fill} pages exceeds its size {top.size}")
     rng = random.Random(seed)
     live: list[tuple[int, int]] = []  # (entry offset, key)
     swap_type = top.type
@@ -112,8 +118,12 @@ def run_workload(
     mismatches = 0
     verified = 0
     outs = 0
+    up = True
     wall = time.perf_counter()
     before: dict[str, float] = {}
+    while peak is not None and len(live) < top_fill:
+        live.append((system.swap_out(Folio(_page(next_key)))[1], next_key))
+        next_key += 1
     phases = ((warmup, False), (measure, True))
     for multiple, measuring in phases:
         if measuring:
@@ -125,7 +135,11 @@ def run_workload(
         done = 0
         while done < target:
             n = len(live)
-            if n < low or (n < high and rng.random() < 0.5):
+            if n >= high:
+                up = False
+            elif n <= low:
+                up = True
+            if not n or rng.random() < (0.75 if up else 0.25):
                 key = next_key
                 next_key += 1
                 entry = system.swap_out(Folio(_page(key)))
@@ -153,6 +167,7 @@ def run_workload(
     nand = after["nand_writes"] - before["nand_writes"]
     row: dict[str, Any] = {
         "stack": stack,
+        "peak": peak,
         "size_pages": top.size,
         "band_pages": (low, high),
         "use_lo": low / top.size,
@@ -189,6 +204,7 @@ def compare(
     stacks: Sequence[tuple[str, str]] | None = None,
     extra: bool = False,
     band_of: str = "smallest",
+    peak: float | None = None,
 ) -> list[dict[str, Any]]:
     """The same workload on every stack (default: baseline and flashbuf); one row each.
 
@@ -210,7 +226,8 @@ def compare(
     base = min(sizes) if band_of == "smallest" else sizes[0]
     rows = []
     for label, spec in chosen:
-        row = run_workload(spec, size, base=base, lo=lo, hi=hi, warmup=warmup, measure=measure, seed=seed)
+        row = run_workload(spec, size, base=base, lo=lo, hi=hi, warmup=warmup, measure=measure, seed=seed,
+                           peak=peak)
         row["label"] = label
         rows.append(row)
     return rows
@@ -254,11 +271,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--extra", action="store_true", help="also discard=on and flashbuf variants")
     parser.add_argument("--band-of", default="smallest", choices=("smallest", "first"),
                         help="the live band refers to the smallest stack (default) or the baseline")
+    parser.add_argument("--peak", type=float, default=None,
+                        help="fill to this fraction of the band base once before settling (a past burst)")
     args = parser.parse_args(argv)
     rows = compare(
         parse_size(args.size), op=args.op, pages_per_block=args.pages_per_block, gc=args.gc,
         lo=args.lo, hi=args.hi, warmup=args.warmup, measure=args.measure, seed=args.seed,
-        extra=args.extra, band_of=args.band_of,
+        extra=args.extra, band_of=args.band_of, peak=args.peak,
     )
     print(format_table(rows))
     bad = sum(r["mismatches"] for r in rows)
