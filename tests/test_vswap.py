@@ -357,6 +357,46 @@ def test_vswap_zswap_swapfile_stores_more_than_the_swapfile_has_slots() -> None:
     assert [system.swap_in(e) for e in entries] == pages
 
 
+def _vswap_chains() -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        registry = swapops.SwapSystem().registry
+    known = {"vswap", "swapfile", "zswap", "flashbuf"} & set(registry)
+    return [c for c in swapops.valid_chains(registry, known, max_depth=4) if c.startswith("vswap>")]
+
+
+@pytest.mark.parametrize("chain", _vswap_chains())
+def test_every_chain_below_vswap(chain: str) -> None:
+    """Any installed backend stack below vswap: round trip, reclaim, swapoff of the backend."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        system = swapops.SwapSystem(seed=5)
+    rng = random.Random(19)
+    v = system.swapon(chain, size="16M")
+    pages = [Folio(rng.randbytes(512) + bytes(3584)) for _ in range(200)]
+    pages += [ZERO, Folio(rng.randbytes(512) * 32)]
+    entries = [system.swap_out(p) for p in pages]
+    assert [system.swap_in(e) for e in entries] == pages
+    system.reclaim_swap_cache()  # exclusive loads below are written back
+    assert v.lower is not None and v.states()["folio"] == 0
+    report = system.swapoff(v.lower)
+    assert report.pte_visits == 0 and v.lower is None
+    assert report.entries_moved == v.states()["folio"] == 200 + 4 and v.states()["zero"] == 1
+    assert [system.swap_in(e) for e in entries] == pages
+    for e in entries:
+        system.swap_free(e)
+    assert v.used == 0
+
+
+def test_equal_priorities_take_turns_per_cluster(system: swapops.SwapSystem) -> None:
+    rng = random.Random(20)
+    a = system.swapon("vswap>swapfile", size="8M", priority=3)
+    b = system.swapon("vswap>swapfile", size="8M", priority=3)
+    entries = [system.swap_out(Folio(rng.randbytes(PAGE))) for _ in range(1100)]
+    per = {t: sum(1 for e in entries if e[0] == t) for t in (a.type, b.type)}
+    assert min(per.values()) >= 512  # both got at least one whole cluster
+
+
 # ------------------------------------------------------ priorities and room
 
 
