@@ -58,6 +58,7 @@ _NONE_TABLE = array("q", [ZERO]) * CLUSTER_SIZE  # template for a fresh cluster 
 _NONE_RUNS = tuple(array("q", [ZERO]) * (1 << o) for o in range(10))
 _FOLIO_RUNS = tuple(array("q", [FOLIO]) * (1 << o) for o in range(10))
 SLOT_CACHE = 64  # parked order-0 slots (SWAP_SLOTS_CACHE_SIZE = SWAP_BATCH = 64)
+TRIM_INTERVAL_NS = 10_000_000  # tick: drop emptied cluster tables at most every 10 ms (simulated)
 _ZERO_PAGE = ZERO_PAGES[0]
 _UNLIMITED = 1 << 62
 
@@ -126,6 +127,7 @@ class VswapDevice(SwapDevice):
         self._n_zero_subpages = self._n_consumed = 0
         self._n_detach = self._n_detach_moved = self._n_attach = self._n_wb_folios = 0
         self._n_refused = 0
+        self._last_trim_ns = 0
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -626,7 +628,9 @@ class VswapDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_tick(self, now_ns: int) -> None:
-        self._trim()
+        if now_ns - self._last_trim_ns >= TRIM_INTERVAL_NS:
+            self._last_trim_ns = now_ns
+            self._trim()
 
     def _trim(self) -> None:
         """Drop per-cluster tables of clusters that emptied (as kfree_rcu after a grace period)."""
