@@ -60,7 +60,7 @@ import heapq
 import math
 from array import array
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -113,7 +113,7 @@ class FlashbufDevice(SwapDevice):
     LOWER_KINDS = frozenset({"physical", "cache"})
     NEEDS_LOWER = True
     SUMMARY = "flash-friendly RAM write buffer: sequential erase-block segments, cleaning, dedup"
-    OPTIONS: Mapping[str, Option] = {
+    OPTIONS: ClassVar[Mapping[str, Option]] = {
         "size": Option("size", None, "usable capacity (default: the lower device minus the reserve)"),
         "buffer": Option("size", None, "RAM buffer; a full buffer is flushed (default: one segment)"),
         "segment": Option("int", None, "segment size in pages (default: the flash erase block below, "

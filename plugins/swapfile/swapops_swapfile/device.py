@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import swapops
 from swapops import overhead
@@ -37,9 +37,9 @@ class SwapfileDevice(SwapDevice):
 
     NAME = "swapfile"
     KIND = "physical"
-    LOWER_KINDS = frozenset()
+    LOWER_KINDS: ClassVar[frozenset[str]] = frozenset()
     SUMMARY = "physical swap area: kernel cluster allocator, RAM or real file with a swap header"
-    OPTIONS: Mapping[str, Option] = {
+    OPTIONS: ClassVar[Mapping[str, Option]] = {
         "size": Option("size", None, "device size in bytes (K/M/G/T); required for RAM or a new file"),
         "path": Option("str", None, "backing file; created and formatted if missing (RAM when unset)"),
         "label": Option("str", "", "label when a new file is formatted"),

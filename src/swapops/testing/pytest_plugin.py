@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ except ImportError:  # pragma: no cover - hypothesis is a test dependency
     settings = None  # type: ignore[assignment,misc]
 
 if settings is not None:
-    _common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+    _common: dict[str, Any] = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
     settings.register_profile("ci", max_examples=25, stateful_step_count=30, derandomize=True, **_common)
     settings.register_profile("dev", max_examples=100, stateful_step_count=50, **_common)
     settings.register_profile("deep", max_examples=1000, stateful_step_count=200, **_common)
