@@ -1,0 +1,430 @@
+"""The ``swapops`` command line (``docs/cli.md``).
+
+Every user mistake (unknown module, invalid stack, bad size, missing file,
+bad option) is reported as one line on stderr with exit code 2, never a
+traceback. ``--json`` prints machine-readable results on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__, runner
+from .errors import SwapOpsError
+from .header import SwapHeaderWarning, describe, format_swapfile, read_header
+from .mm import DataMismatchError
+from .sizes import parse_size
+from .stack import valid_chains
+from .workloads import DEFAULT_WORKLOAD, WORKLOADS, parse_mix
+
+PROG = "swapops"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    line = " ".join(str(message).split())  # one line, whatever the message held
+    click.echo(f"{PROG}: error: {line}", err=True)
+    sys.exit(code)
+
+
+class _Main(click.Group):
+    """A group whose errors are one line on stderr (exit 2), never a traceback."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            rv = super().main(args, prog_name or PROG, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo(f"{PROG}: aborted", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            hint = f" (see '{PROG} {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
+            _fail(exc.format_message() + hint)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code or 2)
+        except DataMismatchError as exc:
+            _fail(f"a module returned wrong data: {exc}", 1)
+        except SwapOpsError as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}")
+        except KeyboardInterrupt:
+            click.echo(f"{PROG}: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if os.environ.get("SWAPOPS_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (SWAPOPS_DEBUG=1 shows the traceback)", 1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name=PROG)
+def main() -> None:
+    """Simulate, compare and inspect Linux swap designs as stackable modules."""
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _size(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        parse_size(value)  # InvalidSizeError -> one line
+    return value
+
+
+def _params(values: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--param")
+        value: Any = raw
+        for conv in (int, float):
+            try:
+                value = conv(raw)
+                break
+            except ValueError:
+                continue
+        out[key.strip()] = value
+    return out
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("", total=total)
+
+        def advance(label: str, n: int) -> None:
+            bar.update(task, advance=n, description=label)
+
+        yield advance
+
+
+def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by run and compare."""
+    opts = [
+        click.option("-w", "--workload", default=DEFAULT_WORKLOAD, show_default=True,
+                     type=click.Choice(sorted(WORKLOADS)), help="built-in workload"),
+        click.option("--trace", "trace", type=click.Path(exists=True, dir_okay=False),
+                     help="replay a recorded trace instead of a built-in workload"),
+        click.option("--ram", default=runner.DEFAULT_RAM, show_default=True, callback=_size, help="RAM size"),
+        click.option("--swap", default=runner.DEFAULT_SWAP, show_default=True, callback=_size,
+                     help="swap size given to swapon (the swapfile's size)"),
+        click.option("--seed", default=0, show_default=True, type=int, help="seed of workload, contents and devices"),
+        click.option("--events", type=click.IntRange(min=1), default=None,
+                     help=f"events to replay  [default: {runner.DEFAULT_EVENTS}]"),
+        click.option("--pages", type=click.IntRange(min=1), default=None,
+                     help=f"workload pages in total  [default: {runner.DEFAULT_FOOTPRINT} x RAM]"),
+        click.option("--processes", type=click.IntRange(min=1), default=None, help="processes  [default: 4]"),
+        click.option("--write-fraction", type=click.FloatRange(0.0, 1.0), default=None,
+                     help="share of accesses that are stores  [default: 0.4]"),
+        click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                     help="workload parameter, e.g. alpha=0.9 (repeatable)"),
+        click.option("--mix", default=None, metavar="zero=F,random=F",
+                     help="page content mix  [default: zero=0.15,random=0.1; the rest from the real-page corpus]"),
+        click.option("--page-cluster", default=3, show_default=True, type=click.IntRange(0, 10),
+                     help="readahead of 2**N pages (0: off)"),
+        click.option("--verify/--no-verify", default=True, show_default=True,
+                     help="check every swapped-in page's bytes"),
+        click.option("--swapoff/--no-swapoff", default=True, show_default=True,
+                     help="swap the physical backend off at the end and report the work"),
+        click.option("--memory", type=click.Choice(["rss", "tracemalloc"]), default="rss", show_default=True,
+                     help="how to measure the simulator's memory"),
+        click.option("--json", "as_json", is_flag=True, help="print the result as JSON"),
+        click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write plots to FILE.png"),
+        click.option("-q", "--quiet", is_flag=True, help="no progress bar"),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                     help="compare: runs at once, each in its own process  [default: 2]"),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _run_kwargs(o: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seed": o["seed"],
+        "ram": o["ram"],
+        "swap": o["swap"],
+        "events": o["events"],
+        "pages": o["pages"],
+        "processes": o["processes"],
+        "write_fraction": o["write_fraction"],
+        "workload_params": _params(o["params"]),
+        "mix": parse_mix(o["mix"]) if o["mix"] else None,
+        "page_cluster": o["page_cluster"],
+        "verify": o["verify"],
+        "swapoff": o["swapoff"],
+        "memory": o["memory"],
+    }
+
+
+def _workload(o: dict[str, Any]) -> Any:
+    if o["trace"]:
+        from .trace import TraceWorkload
+
+        return TraceWorkload(o["trace"], events=o["events"])
+    return o["workload"]
+
+
+def _total_events(o: dict[str, Any], wl: Any) -> int:
+    if not isinstance(wl, str):
+        return int(wl.events)
+    return o["events"] or runner.DEFAULT_EVENTS
+
+
+def _plot_check(path: str | None) -> None:
+    """Fail before a long run, not after it, if the plot cannot be written."""
+    if path is not None:
+        from .plot import check_plot
+
+        check_plot(path)
+
+
+# ------------------------------------------------------------------------------ run
+
+
+@main.command()
+@click.argument("target", metavar="STACK|SCENARIO.toml")
+@workload_options
+@click.option("--record", type=click.Path(dir_okay=False), default=None,
+              help="record the event stream to a trace file (.gz: compressed)")
+def run(target: str, **o: Any) -> None:
+    """Run a workload over a stack (or a scenario file) and report every metric.
+
+    STACK is written top first, e.g. 'vswap>zswap>swapfile:device=nvme'.
+    """
+    _plot_check(o["plot"])
+    if target.endswith(".toml"):
+        from .scenario import load_scenario, run_scenario
+
+        scn = load_scenario(target)
+        total = int(scn["workload"].get("events") or runner.DEFAULT_EVENTS)
+        with _progress(total, not o["quiet"]) as prog:
+            cb = (lambda n: prog(target, n)) if prog else None
+            result = run_scenario(scn, progress=cb)
+        keys = scn["report"].get("totals")
+        plot = o["plot"] or scn["report"].get("plot")
+    else:
+        runner.check_stacks([target])
+        wl = _workload(o)
+        with _progress(_total_events(o, wl), not o["quiet"]) as prog:
+            cb = (lambda n: prog(target, n)) if prog else None
+            result = runner.run(target, wl, progress=cb, trace_out=o["record"], **_run_kwargs(o))
+        keys = None
+        plot = o["plot"]
+    if plot:
+        from .plot import plot_run
+
+        plot_run(result, plot)
+    if o["as_json"]:
+        _print_json(result)
+        return
+    console = _console()
+    console.print(_tables().run_table(result, keys))
+    if not keys:
+        console.print(_tables().layers_table(result))
+    if result["swapoff"]:
+        console.print(_tables().swapoff_table(result))
+    if plot:
+        console.print(f"plots written to {plot}")
+
+
+def _tables() -> Any:
+    from . import tables
+
+    return tables
+
+
+# ------------------------------------------------------------------------------ compare
+
+
+@main.command()
+@click.argument("stacks", nargs=-1, metavar="[STACK ...]")
+@workload_options
+def compare(stacks: tuple[str, ...], **o: Any) -> None:
+    """Run one workload over several stacks and print one table.
+
+    With no STACK, the designs of the debate: swapfile, zswap>swapfile,
+    vswap>swapfile, vswap>zswap>swapfile on an NVMe profile, and swapfile,
+    flashbuf>swapfile, vswap>flashbuf>swapfile on a flash (NAND) device.
+    """
+    _plot_check(o["plot"])
+    chosen = list(stacks) if stacks else list(runner.DEFAULT_STACKS)
+    if stacks:
+        runner.check_stacks(chosen)
+    else:
+        for stack, missing in runner.missing_modules(chosen).items():
+            click.echo(f"{PROG}: warning: skipping {stack}: module {', '.join(missing)} not installed", err=True)
+            chosen.remove(stack)
+        if not chosen:
+            _fail("none of the default stacks' modules is installed")
+    wl = _workload(o)
+    kwargs = _run_kwargs(o)
+    with _progress(_total_events(o, wl) * len(chosen), not o["quiet"]) as prog:
+        results = runner.compare(chosen, wl, progress=prog, jobs=o["jobs"], **kwargs)
+    if o["plot"]:
+        from .plot import plot_compare
+
+        plot_compare(results, o["plot"])
+    if o["as_json"]:
+        _print_json({"schema": "swapops.compare/1", "stacks": chosen, "runs": results})
+        return
+    first = results[0]
+    title = (f"{first['events']:,} events of {first['workload'].get('name')}, seed {first['seed']}, "
+             f"RAM {o['ram']}, swap {o['swap']}")
+    console = _console()
+    console.print(_tables().compare_table(results, title))
+    console.print("[dim]modeled: NAND writes, WAF, kernel metadata, device time (see docs/compare.md); "
+                  "simulator memory: the run's peak RSS growth, each run in its own process[/dim]")
+    if o["plot"]:
+        console.print(f"plots written to {o['plot']}")
+
+
+# ------------------------------------------------------------------------------ modules / stacks
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print as JSON")
+def modules(as_json: bool) -> None:
+    """Installed swap modules, with their distribution and version."""
+    system = runner.quiet_system(0)
+    rows: list[dict[str, Any]] = [
+        {
+            "module": info.name,
+            "kind": info.cls.KIND,
+            "lower_kinds": sorted(info.cls.LOWER_KINDS),
+            "needs_lower": info.cls.NEEDS_LOWER,
+            "distribution": info.distribution,
+            "version": info.version,
+            "plugin": info.plugin,
+            "summary": info.cls.SUMMARY,
+        }
+        for info in system.registry.modules()
+    ]
+    if as_json:
+        _print_json({"modules": rows, "failures": list(system.plugin_failures)})
+        return
+    table = Table(header_style="bold")
+    for col in ("module", "kind", "sits on", "distribution", "version", "summary"):
+        table.add_column(col)
+    for r in rows:
+        below = ", ".join(r["lower_kinds"]) or "(bottom only)"
+        if not r["needs_lower"] and r["lower_kinds"]:
+            below += " or bottom"
+        table.add_row(r["module"], r["kind"], below, r["distribution"] or "-", r["version"] or "-", r["summary"])
+    console = _console()
+    console.print(table)
+    for line in system.plugin_failures:
+        click.echo(f"{PROG}: warning: {line}", err=True)
+
+
+def stacks_markdown(chains: Sequence[str], kinds: dict[str, str]) -> str:
+    """The text of ``docs/stacks.md`` (``swapops stacks --markdown``)."""
+    lines = [
+        "# Valid stacks",
+        "",
+        "Generated by `swapops stacks --markdown > docs/stacks.md` from the placement declarations of the",
+        "installed modules (`swapops.valid_chains`, stacks of up to 4 layers); `tests/test_cli.py` checks that",
+        "this file matches. A stack is written top first: `a>b` means `a` sits on `b`.",
+        "",
+        "Modules: " + ", ".join(f"`{name}` ({kind})" for name, kind in sorted(kinds.items())) + ".",
+        "",
+        "| # | stack | kinds, top first |",
+        "|---:|---|---|",
+    ]
+    for i, chain in enumerate(chains, 1):
+        layer_kinds = " > ".join(kinds[m] for m in chain.split(">"))
+        lines.append(f"| {i} | `{chain}` | {layer_kinds} |")
+    lines.append("")
+    lines.append(f"{len(chains)} stacks.")
+    return "\n".join(lines) + "\n"
+
+
+@main.command()
+@click.option("--markdown", is_flag=True, help="print docs/stacks.md")
+@click.option("--json", "as_json", is_flag=True, help="print as JSON")
+def stacks(markdown: bool, as_json: bool) -> None:
+    """Every valid stack of the installed modules."""
+    system = runner.quiet_system(0)
+    chains = valid_chains(system.registry)
+    if as_json:
+        _print_json({"stacks": chains})
+    elif markdown:
+        kinds = {info.name: info.cls.KIND for info in system.registry.modules()}
+        click.echo(stacks_markdown(chains, kinds), nl=False)
+    else:
+        for chain in chains:
+            click.echo(chain)
+
+
+# ------------------------------------------------------------------------------ format / inspect
+
+
+@main.command(name="format")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--size", callback=_size, help="area size (K/M/G suffixes); default: the file's size")
+@click.option("-L", "--label", default="", help="volume label (at most 15 bytes kept)")
+@click.option("-U", "--uuid", default=None, help="UUID, 'random' (default) or 'clear'")
+@click.option("-p", "--pagesize", default=4096, show_default=True, type=int, help="page size of the header")
+@click.option("-f", "--force", is_flag=True, help="overwrite another format's signature")
+def format_cmd(file: str, size: str | None, label: str, uuid: str | None, pagesize: int, force: bool) -> None:
+    """Write a Linux swap header to FILE (like mkswap; never enables swap)."""
+    if size is None and not os.path.exists(file):
+        _fail(f"{file}: no such file; give --size to create it")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SwapHeaderWarning)
+        header = format_swapfile(file, size=size, page_size=pagesize, label=label, uuid=uuid, force=force)
+    for w in caught:
+        click.echo(f"{PROG}: warning: {w.message}", err=True)
+    nbytes = header.last_page * header.page_size
+    click.echo(f"Setting up swapspace version {header.version}, size = {nbytes // 1024} KiB ({nbytes} bytes)")
+    label_text = f"LABEL={header.label}" if header.label else "no label"
+    click.echo(f"{label_text}, UUID={header.uuid}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print as JSON")
+def inspect(file: str, as_json: bool) -> None:
+    """Show the swap header of FILE."""
+    fields = describe(read_header(file))
+    if as_json:
+        _print_json({"file": file, **fields})
+        return
+    table = Table(title=file, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in fields.items():
+        if isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        table.add_row(key, str(value))
+    _console().print(table)
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,178 @@
+"""Scenario files: ``swapops run SCENARIO.toml``.
+
+A scenario lists swapon steps, a workload, swapoff steps and what to report
+(``docs/cli.md`` has the full reference)::
+
+    seed = 1
+    ram = "16M"
+
+    [[swapon]]
+    stack = "vswap>zswap>swapfile:device=nvme"
+    size = "40M"
+    priority = 10
+
+    [workload]
+    name = "zipf"            # or: trace = "run.trace.gz"
+    events = 200000
+    mix = { zero = 0.2, random = 0.1 }
+    params = { alpha = 0.9 }
+
+    [[swapoff]]
+    area = 0                 # index in the swapon list
+    layer = "swapfile"       # optional: a layer below vswap, not the whole stack
+
+    [report]
+    totals = ["pswpout", "slots_used", "swapoff_pte_visits"]
+    plot = "scenario.png"
+
+Unknown keys are errors (a typo must not be silently ignored). Relative
+paths (trace, plot, swapfile ``path=`` options stay as written) are taken
+relative to the scenario file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError
+from .metrics import TOTAL_KEYS
+from .runner import DEFAULT_RAM, DEFAULT_SWAP, Progress, Run, build_workload
+from .trace import TraceWorkload
+from .workloads import DEFAULT_WORKLOAD, Workload, parse_mix
+
+TOP_KEYS = {"seed", "ram", "page_cluster", "verify", "event_ns", "points", "memory", "swapon", "workload",
+            "swapoff", "report"}
+SWAPON_KEYS = {"stack", "size", "priority", "options"}
+WORKLOAD_KEYS = {"name", "trace", "events", "pages", "processes", "write_fraction", "mix", "params"}
+SWAPOFF_KEYS = {"area", "layer"}
+REPORT_KEYS = {"totals", "plot", "series"}
+EXTRA_TOTALS = ("readahead_hits", "readahead_pages", "swapoff_pte_visits", "swapoff_entries_moved")
+
+
+def _check_keys(where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"scenario: {where} must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"scenario: unknown key {unknown[0]!r} in {where} (keys: {', '.join(sorted(allowed))})")
+    return dict(table)
+
+
+def load_scenario(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a scenario file; return it as a dict with ``base`` (its directory)."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"scenario {name}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"scenario {name}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"scenario {name}: not valid TOML: {exc}") from None
+    return parse_scenario(data, base=os.path.dirname(os.path.abspath(name)))
+
+
+def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
+    """Validate a scenario given as a mapping (the parsed TOML)."""
+    scn = _check_keys("the scenario", data, TOP_KEYS)
+    swapons = scn.get("swapon", [])
+    if not isinstance(swapons, list) or not swapons:
+        raise ConfigError("scenario: at least one [[swapon]] step is needed (stack = \"...\")")
+    steps = []
+    for i, step in enumerate(swapons):
+        step = _check_keys(f"[[swapon]] #{i}", step, SWAPON_KEYS)
+        if not isinstance(step.get("stack"), str):
+            raise ConfigError(f"scenario: [[swapon]] #{i} needs stack = \"...\"")
+        steps.append(step)
+    scn["swapon"] = steps
+    wl = _check_keys("[workload]", scn.get("workload", {}), WORKLOAD_KEYS)
+    if "trace" in wl and "name" in wl:
+        raise ConfigError("scenario: [workload] takes either name or trace, not both")
+    if "trace" in wl:
+        wl["trace"] = os.path.join(base, wl["trace"])
+    scn["workload"] = wl
+    offs = scn.get("swapoff", [])
+    if not isinstance(offs, list):
+        raise ConfigError("scenario: swapoff must be a list of [[swapoff]] tables")
+    checked = []
+    for i, step in enumerate(offs):
+        step = _check_keys(f"[[swapoff]] #{i}", step, SWAPOFF_KEYS)
+        area = step.get("area", 0)
+        if not isinstance(area, int) or not 0 <= area < len(steps):
+            raise ConfigError(f"scenario: [[swapoff]] #{i}: area must be an index of the swapon list (0..{len(steps) - 1})")
+        step["area"] = area
+        checked.append(step)
+    scn["swapoff"] = checked
+    report = _check_keys("[report]", scn.get("report", {}), REPORT_KEYS)
+    for key in report.get("totals", []):
+        if key not in TOTAL_KEYS and key not in EXTRA_TOTALS:
+            raise ConfigError(f"scenario: [report] totals: unknown metric {key!r}")
+    if "plot" in report:
+        report["plot"] = os.path.join(base, report["plot"])
+    scn["report"] = report
+    scn["base"] = base
+    return scn
+
+
+def run_scenario(scn: Mapping[str, Any], *, progress: Progress | None = None) -> dict[str, Any]:
+    """Run a validated scenario; return the result dict (with ``scenario`` added)."""
+    seed = int(scn.get("seed", 0))
+    ram = scn.get("ram", DEFAULT_RAM)
+    wl = scn["workload"]
+    workload: Workload | TraceWorkload
+    mix: Mapping[str, float] | None = parse_mix(wl["mix"]) if "mix" in wl else None
+    if "trace" in wl:
+        workload = TraceWorkload(wl["trace"], events=wl.get("events"))
+        if mix is None:  # replay with the mix it was recorded with
+            recorded = workload.header.get("mix", {})
+            mix = {k: float(v) for k, v in recorded.items() if k in ("zero", "random")}
+    else:
+        workload = build_workload(
+            wl.get("name", DEFAULT_WORKLOAD),
+            ram=ram,
+            seed=seed,
+            events=wl.get("events"),
+            pages=wl.get("pages"),
+            processes=wl.get("processes"),
+            write_fraction=wl.get("write_fraction"),
+            params=wl.get("params"),
+        )
+    r = Run(
+        seed=seed,
+        ram=ram,
+        mix=mix,
+        page_cluster=int(scn.get("page_cluster", 3)),
+        verify=bool(scn.get("verify", True)),
+        event_ns=int(scn.get("event_ns", 1000)),
+        points=int(scn.get("points", 60)),
+        memory=str(scn.get("memory", "rss")),
+    )
+    tops = []
+    for step in scn["swapon"]:
+        options = step.get("options", {})
+        if not isinstance(options, Mapping):
+            raise ConfigError("scenario: [[swapon]] options must be a table")
+        tops.append(r.swapon(step["stack"], size=step.get("size", DEFAULT_SWAP),
+                             priority=int(step.get("priority", -1)), **options))
+    r.replay(workload, progress=progress)
+    snap = r.snapshot()
+    for step in scn["swapoff"]:
+        top = tops[step["area"]]
+        target = top
+        layer = step.get("layer")
+        if layer is not None:
+            found = [d for d in top.layers() if layer == d.NAME]
+            if not found:
+                raise ConfigError(f"scenario: swapoff layer {layer!r} is not in {top.stack_name}")
+            target = found[0]
+        r.swapoff(target, label=f"area {step['area']}: {target.stack_name}")
+    result = r.report(snap)
+    result["scenario"] = {"report": {k: v for k, v in scn["report"].items() if k != "plot"}}
+    return result
+
+
+__all__ = ["load_scenario", "parse_scenario", "run_scenario"]

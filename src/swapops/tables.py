@@ -1,0 +1,138 @@
+"""Rich tables for the command line: a run's figures and a comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.table import Table
+
+from .metrics import bytes_h
+
+
+def _int(v: Any) -> str:
+    return "-" if v is None else f"{int(v):,}"
+
+
+def _ratio(v: Any) -> str:
+    return "-" if v is None else f"{float(v):.2f}"
+
+
+def _seconds(ns: Any) -> str:
+    return "-" if ns is None else f"{float(ns) / 1e9:.3f} s"
+
+
+def _pool(t: dict[str, Any]) -> str:
+    if not t.get("pool_pages") and not t.get("stored_pages"):
+        return "-"
+    ratio = t.get("compression_ratio")
+    return f"{_int(t['pool_pages'])} ({_ratio(ratio)}x)" if ratio else _int(t["pool_pages"])
+
+
+def _slots(t: dict[str, Any]) -> str:
+    return f"{_int(t.get('slots_used'))} / {_int(t.get('slots_used_peak'))}"
+
+
+def _ra(t: dict[str, Any]) -> str:
+    return f"{_int(t.get('readahead_hits'))} / {_int(t.get('readahead_pages'))}"
+
+
+def _memory(r: dict[str, Any]) -> str:
+    mem = r.get("host", {}).get("memory", {})
+    if mem.get("method") == "tracemalloc":
+        return f"{bytes_h(mem.get('peak_bytes'))} (tracemalloc)"
+    return bytes_h((mem.get("peak_growth_kib") or 0) * 1024)
+
+
+Row = tuple[str, Callable[[dict[str, Any]], str]]
+
+#: (label, formatter of a whole result) for the comparison and run tables.
+ROWS: tuple[Row, ...] = (
+    ("pswpout (pages)", lambda r: _int(r["totals"]["pswpout"])),
+    ("pswpin (pages)", lambda r: _int(r["totals"]["pswpin"])),
+    ("zero pages (no I/O)", lambda r: _int(r["totals"]["zero_pages"])),
+    ("slots used now / peak", lambda r: _slots(r["totals"])),
+    ("device writes (pages)", lambda r: _int(r["totals"]["device_writes"])),
+    ("device reads (pages)", lambda r: _int(r["totals"]["device_reads"])),
+    ("NAND writes (modeled)", lambda r: _int(r["totals"]["nand_writes"])),
+    ("WAF (modeled)", lambda r: _ratio(r["totals"]["waf"])),
+    ("zswap pool pages (stored/pool)", lambda r: _pool(r["totals"])),
+    ("zswap written back", lambda r: _int(r["totals"]["zswap_written_back"])),
+    ("kernel metadata (modeled)", lambda r: bytes_h(r["totals"]["kernel_bytes"])),
+    ("swapoff: PTE visits", lambda r: _int(r["totals"].get("swapoff_pte_visits"))),
+    ("swapoff: entries moved", lambda r: _int(r["totals"].get("swapoff_entries_moved"))),
+    ("readahead hits / pages", lambda r: _ra(r["totals"])),
+    ("swap-out failures", lambda r: _int(r["mm"]["swapout_failures"])),
+    ("modeled device time", lambda r: _seconds(r["totals"]["modeled_time_ns"])),
+    ("wall time", lambda r: f"{r['host']['wall_s']:.2f} s"),
+    ("events/s (replay)", lambda r: _int(r["host"].get("events_per_s"))),
+    ("simulator memory (peak)", _memory),
+)
+
+
+def _header(stack: str) -> str:
+    return stack.replace(">", ">\n")
+
+
+def compare_table(results: Sequence[dict[str, Any]], title: str = "") -> Table:
+    table = Table(title=title or None, show_lines=False, header_style="bold")
+    table.add_column("metric", no_wrap=True)
+    for r in results:
+        table.add_column(_header(r["stack"]), justify="right")
+    for label, fmt in ROWS:
+        table.add_row(label, *[fmt(r) for r in results])
+    return table
+
+
+def run_table(result: dict[str, Any], keys: Sequence[str] | None = None) -> Table:
+    """The figures of one run (``keys``: only these totals, by name)."""
+    table = Table(title=f"{result['stack']} — {result['events']:,} events of {result['workload'].get('name')}",
+                  header_style="bold")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("value", justify="right")
+    if keys:
+        for key in keys:
+            value = result["totals"].get(key)
+            table.add_row(key, _ratio(value) if isinstance(value, float) else _int(value))
+    else:
+        for label, fmt in ROWS:
+            table.add_row(label, fmt(result))
+    return table
+
+
+LAYER_KEYS = ("size", "used", "reads", "writes", "stored_pages", "pool_pages", "written_back_pages",
+              "vswap_zero", "folio_pages", "zswap_pages", "slot_pages", "pages_buffered", "flushes",
+              "cleaning_copies", "flash_nand_writes", "flash_waf", "flash_erases")
+
+
+def layers_table(result: dict[str, Any]) -> Table:
+    """Every layer of every area with its main counters (all of them are in --json)."""
+    table = Table(title="layers", header_style="bold")
+    table.add_column("area")
+    table.add_column("layer")
+    table.add_column("kind")
+    table.add_column("counters")
+    table.add_column("kernel metadata (modeled)", justify="right")
+    for area in result["areas"]:
+        for layer in area["layers"]:
+            st = layer["stats"]
+            parts = [f"{k}={_ratio(st[k]) if isinstance(st[k], float) else _int(st[k])}"
+                     for k in LAYER_KEYS if k in st and st[k] is not None]
+            table.add_row(str(area["type"]), layer["module"], layer["kind"], " ".join(parts),
+                          bytes_h(layer["kernel_overhead"].get("total_bytes")))
+    return table
+
+
+def swapoff_table(result: dict[str, Any]) -> Table:
+    table = Table(title="swapoff", header_style="bold")
+    for col in ("device", "PTE visits", "entries moved", "pages read"):
+        table.add_column(col, justify="left" if col == "device" else "right")
+    for s in result["swapoff"]:
+        if "error" in s:
+            table.add_row(s["device"], f"error: {s['error']}", "", "")
+        else:
+            table.add_row(s["device"], _int(s["pte_visits"]), _int(s["entries_moved"]), _int(s["pages_read"]))
+    return table
+
+
+__all__ = ["ROWS", "compare_table", "run_table", "layers_table", "swapoff_table"]

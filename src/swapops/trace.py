@@ -1,0 +1,166 @@
+"""Record a run's event stream and replay it.
+
+The format (``docs/cli.md`` documents it for other tools) is text, one event
+per line, gzip-compressed when the file name ends in ``.gz``::
+
+    swapops-trace 1
+    {"workload": {"name": "zipf", ...}, "seed": 1, "mix": {"zero": 0.15, "random": 0.1}}
+    n 1            # spawn process 1 (an empty mm)
+    w 1 4096       # process 1 stores to virtual page 4096
+    r 1 17         # process 1 loads from virtual page 17
+    f 1 2          # process 1 forks process 2
+    u 1 100 50     # process 1 unmaps 50 pages from page 100
+    x 2            # process 2 exits
+
+Line 1 is the magic and version; line 2 one JSON object (the header: at
+least ``seed``; ``mix`` and ``workload`` describe what was recorded). Blank
+lines and text after ``#`` are ignored. Page contents are not in the trace:
+they are regenerated from (seed, page, version) on replay, so a replay with
+the header's seed and mix swaps exactly the bytes of the recorded run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from typing import IO, Any, cast
+
+from .errors import ConfigError
+from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, READ, SPAWN, WRITE, Chunk
+
+MAGIC = "swapops-trace 1"
+_LETTER = {READ: "r", WRITE: "w", FORK: "f", EXIT: "x", SPAWN: "n"}
+_OP = {"r": READ, "w": WRITE, "f": FORK, "x": EXIT, "n": SPAWN}
+_FIELDS = {"r": 3, "w": 3, "f": 3, "x": 2, "n": 2, "u": 4}
+
+
+def _open(path: str | os.PathLike[str], mode: str) -> IO[str]:
+    name = os.fspath(path)
+    try:
+        if name.endswith(".gz"):
+            return cast(IO[str], gzip.open(name, mode + "t", encoding="ascii"))
+        return open(name, mode, encoding="ascii")
+    except OSError as exc:
+        raise ConfigError(f"trace {name}: {exc.strerror or exc}") from None
+
+
+class TraceWriter:
+    """Write a trace: the header, then :meth:`write` for each chunk replayed."""
+
+    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any]) -> None:
+        self.path = os.fspath(path)
+        self._f = _open(path, "w")
+        self._f.write(MAGIC + "\n")
+        self._f.write(json.dumps(header, sort_keys=True) + "\n")
+        self.events = 0
+
+    def write(self, ops: list[int], a: list[int], b: list[int]) -> None:
+        lines = []
+        for op, x, y in zip(ops, a, b, strict=True):
+            if op == READ:
+                lines.append(f"r {x} {y}\n")
+            elif op == WRITE:
+                lines.append(f"w {x} {y}\n")
+            elif op & OP_MASK == MUNMAP:
+                lines.append(f"u {x} {y} {op >> OP_SHIFT}\n")
+            elif op in (EXIT, SPAWN):
+                lines.append(f"{_LETTER[op]} {x}\n")
+            else:
+                lines.append(f"{_LETTER[op & OP_MASK]} {x} {y}\n")
+        self._f.write("".join(lines))
+        self.events += len(ops)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON header of a trace (raises :class:`ConfigError` if it is not one)."""
+    with _open(path, "r") as f:
+        return _header(f, os.fspath(path))
+
+
+def _header(f: IO[str], name: str) -> dict[str, Any]:
+    try:
+        magic = f.readline().strip()
+        line = f.readline()
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise ConfigError(f"trace {name}: not a swapops trace ({exc})") from None
+    if magic != MAGIC:
+        raise ConfigError(f"trace {name}: not a swapops trace (first line {magic[:40]!r}, expected {MAGIC!r})")
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"trace {name}: line 2 is not a JSON header: {exc.msg}") from None
+    if not isinstance(header, dict):
+        raise ConfigError(f"trace {name}: line 2 must be a JSON object")
+    return header
+
+
+class TraceWorkload:
+    """A recorded trace as a workload (``events`` is read from the file on first use)."""
+
+    NAME = "trace"
+
+    def __init__(self, path: str | os.PathLike[str], *, events: int | None = None) -> None:
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise ConfigError(f"trace {self.path}: no such file")
+        self.header = read_header(self.path)
+        self.limit = events
+        self.seed = int(self.header.get("seed", 0))
+        self._count: int | None = None
+
+    @property
+    def events(self) -> int:
+        if self.limit is not None:
+            return self.limit
+        if self._count is None:
+            self._count = sum(len(ops) for ops, _a, _b in self.chunks())
+        return self._count
+
+    def describe(self) -> dict[str, Any]:
+        recorded = self.header.get("workload", {})
+        return {"name": "trace", "path": self.path, "recorded": recorded, "seed": self.seed}
+
+    def chunks(self, size: int = 16384) -> Iterator[Chunk]:
+        left = self.limit if self.limit is not None else -1
+        with _open(self.path, "r") as f:
+            _header(f, self.path)
+            ops: list[int] = []
+            a: list[int] = []
+            b: list[int] = []
+            for lineno, raw in enumerate(f, 3):
+                line = raw.partition("#")[0].split()
+                if not line:
+                    continue
+                if left == 0:
+                    break
+                try:
+                    if len(line) != _FIELDS[line[0]]:
+                        raise ValueError
+                    if line[0] == "u":
+                        ops.append(MUNMAP | (int(line[3]) << OP_SHIFT))
+                    else:
+                        ops.append(_OP[line[0]])
+                    a.append(int(line[1]))
+                    b.append(int(line[2]) if len(line) > 2 else 0)
+                except (ValueError, KeyError):
+                    raise ConfigError(f"trace {self.path}:{lineno}: bad event {raw.strip()!r}") from None
+                left -= 1
+                if len(ops) >= size:
+                    yield ops, a, b
+                    ops, a, b = [], [], []
+            if ops:
+                yield ops, a, b
+
+
+__all__ = ["MAGIC", "TraceWriter", "TraceWorkload", "read_header"]

@@ -1,0 +1,445 @@
+"""Built-in workloads: deterministic event streams for the mm model.
+
+A workload yields *chunks* of events as three parallel lists ``(ops, a, b)``
+of ints, the cheapest form to replay:
+
+==========  ============  ===========  ==========================================
+op          a             b            meaning
+==========  ============  ===========  ==========================================
+``READ``    pid           page         load from virtual page ``b`` of ``a``
+``WRITE``   pid           page         store to it
+``FORK``    parent        child        ``child`` gets a copy of ``parent``'s mm
+``EXIT``    pid           0            the process exits, its memory is freed
+``MUNMAP``  pid           start        ``op >> 3`` pages from ``start`` unmapped
+``SPAWN``   pid           0            a new process with an empty mm
+==========  ============  ===========  ==========================================
+
+Every workload is deterministic by ``seed`` (numpy ``PCG64``). Page *contents*
+are not part of the stream: the mm model asks a :class:`ContentMix` for the
+bytes of (page, version) when it swaps a page out, so memory stays bounded
+however long the run. :mod:`swapops.trace` records and replays streams.
+"""
+
+from __future__ import annotations
+
+import math
+import random as _random
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .corpus import corpus_pages
+from .errors import ConfigError
+from .folio import ZERO_PAGES
+from .sizes import PAGE_SIZE
+
+READ, WRITE, FORK, EXIT, MUNMAP, SPAWN = 0, 1, 2, 3, 4, 5
+OP_MASK = 7
+OP_SHIFT = 3
+
+Chunk = tuple[list[int], list[int], list[int]]
+
+_M64 = (1 << 64) - 1
+DEFAULT_MIX = {"zero": 0.15, "random": 0.10}
+_TAG = 16  # bytes naming (page, version) at the start of each non-zero page
+_BODY = PAGE_SIZE - _TAG
+
+
+# --------------------------------------------------------------------------- content
+
+
+class ContentMix:
+    """Page contents as a pure function of ``(seed, page, version)``.
+
+    Each (page, version) is, by a hash of the three numbers, a zero page (with
+    probability ``zero``), incompressible random bytes (``random``) or a page
+    of the real-page corpus (:mod:`swapops.corpus`, the rest), rotated by a
+    hashed amount. Non-zero pages start with a 16-byte tag naming the page and
+    version, so no two are equal. Building one costs a hash and one copy out
+    of a pre-built buffer: no per-page random generation. (The hash is
+    CPython's hash of a tuple of ints, which is the same in every 64-bit
+    CPython process: no ``PYTHONHASHSEED`` involved.)
+
+    The content key ``ck`` the mm model uses is ``page << 32 | version``.
+    """
+
+    __slots__ = ("zero", "random", "seed", "_salt", "_zero_thr", "_rand_thr", "_corpus",
+                 "_ncorpus", "_pool", "page")
+
+    def __init__(self, zero: float = 0.15, random: float = 0.10, *, seed: int = 0) -> None:
+        for name, value in (("zero", zero), ("random", random)):
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
+                raise ConfigError(f"content mix: {name} fraction must be between 0 and 1, not {value!r}")
+        if zero + random > 1.0 + 1e-12:
+            raise ConfigError(f"content mix: zero ({zero}) + random ({random}) exceed 1")
+        self.zero = float(zero)
+        self.random = float(random)
+        self.seed = int(seed)
+        self._salt = _mix64(self.seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)
+        self._zero_thr = int(self.zero * (1 << 32))
+        self._rand_thr = int((self.zero + self.random) * (1 << 32))
+        # Doubled pages, as memoryviews: a rotation is one slice, copied once by the concatenation.
+        self._corpus = tuple(memoryview(p + p) for p in corpus_pages())
+        self._ncorpus = len(self._corpus)
+        rng = _random.Random(f"swapops-random-pool:{self.seed}")
+        self._pool = memoryview(rng.randbytes(1 << 16) + rng.randbytes(PAGE_SIZE))
+        self.page: Callable[[int], bytes] = self._make_page()
+
+    @property
+    def corpus(self) -> float:
+        return max(0.0, 1.0 - self.zero - self.random)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"zero": self.zero, "corpus": round(self.corpus, 12), "random": self.random}
+
+    def _make_page(self) -> Callable[[int], bytes]:
+        salt = self._salt
+        zero_thr = self._zero_thr
+        rand_thr = self._rand_thr
+        corpus = self._corpus
+        ncorpus = self._ncorpus
+        pool = self._pool
+        zero = ZERO_PAGES[0]
+        body = _BODY
+
+        def page(ck: int) -> bytes:
+            """The 4096 bytes of content key ``ck`` (``page << 32 | version``)."""
+            h = hash((ck, salt))  # CPython's tuple hash of ints: deterministic, well mixed
+            x = h & 0xFFFFFFFF
+            if x < zero_thr:
+                return zero
+            k = (h >> 32) & 0x7FFFFFFF
+            if x < rand_thr:
+                off = k & 0xFFFF
+                return ck.to_bytes(_TAG, "little") + pool[off : off + body]
+            off = (k >> 8) & 0xFFF
+            return ck.to_bytes(_TAG, "little") + corpus[k % ncorpus][off : off + body]
+
+        return page
+
+    def kind(self, ck: int) -> str:
+        """``"zero"``, ``"random"`` or ``"corpus"``: which part of the mix ``ck`` drew."""
+        x = hash((ck, self._salt)) & 0xFFFFFFFF
+        return "zero" if x < self._zero_thr else "random" if x < self._rand_thr else "corpus"
+
+
+def _mix64(x: int) -> int:
+    x &= _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def parse_mix(text: str | Mapping[str, Any] | None) -> dict[str, float]:
+    """``"zero=0.2,random=0.1"`` (or a mapping) -> ``{"zero": .., "random": ..}``."""
+    if text is None:
+        return {}
+    items: Mapping[str, Any]
+    if isinstance(text, str):
+        parsed: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise ConfigError(f"content mix {text!r}: expected key=value pairs such as zero=0.2,random=0.1")
+            parsed[key.strip()] = value.strip()
+        items = parsed
+    else:
+        items = text
+    given: dict[str, float] = {}
+    for key, value in items.items():
+        if key not in ("zero", "random", "corpus"):
+            raise ConfigError(f"content mix: unknown part {key!r} (parts: zero, random, corpus)")
+        try:
+            given[key] = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"content mix: {key}={value!r} is not a number") from None
+    corpus = given.pop("corpus", None)
+    if corpus is not None:
+        # corpus is whatever zero and random leave: derive the part not given.
+        if "zero" not in given:
+            given["zero"] = 1.0 - corpus - given.get("random", DEFAULT_MIX["random"])
+        if "random" not in given:
+            given["random"] = 1.0 - corpus - given["zero"]
+        if abs(given["zero"] + given["random"] + corpus - 1.0) > 1e-9 or min(given.values()) < 0:
+            raise ConfigError("content mix: zero + corpus + random must add up to 1")
+    return given
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+class Workload:
+    """Base of the built-in generators.
+
+    :param events: events in the stream (all kinds counted).
+    :param pages: anonymous pages the workload's processes use in total.
+    :param processes: processes sharing ``pages``.
+    :param write_fraction: probability that an access is a store.
+    :param seed: the stream's seed (also the content seed unless the mix has its own).
+    """
+
+    NAME: ClassVar[str] = ""
+    SUMMARY: ClassVar[str] = ""
+    PARAMS: ClassVar[Mapping[str, Any]] = {}  # extra parameters and their defaults
+
+    def __init__(
+        self,
+        *,
+        events: int,
+        pages: int,
+        processes: int = 4,
+        write_fraction: float = 0.4,
+        seed: int = 0,
+        **params: Any,
+    ) -> None:
+        if events <= 0:
+            raise ConfigError(f"workload {self.NAME}: events must be positive, not {events}")
+        if processes <= 0:
+            raise ConfigError(f"workload {self.NAME}: processes must be positive, not {processes}")
+        if pages < processes:
+            raise ConfigError(f"workload {self.NAME}: {pages} pages for {processes} processes is too few")
+        if not 0.0 <= write_fraction <= 1.0:
+            raise ConfigError(f"workload {self.NAME}: write_fraction must be between 0 and 1")
+        unknown = sorted(set(params) - set(self.PARAMS))
+        if unknown:
+            known = ", ".join(sorted(self.PARAMS)) or "none"
+            raise ConfigError(f"workload {self.NAME}: unknown parameter {unknown[0]!r} (parameters: {known})")
+        self.events = int(events)
+        self.pages = int(pages)
+        self.processes = int(processes)
+        self.write_fraction = float(write_fraction)
+        self.seed = int(seed)
+        self.params: dict[str, Any] = {**self.PARAMS, **params}
+        self.per_process = self.pages // self.processes
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able parameters (stored in results and trace headers)."""
+        return {
+            "name": self.NAME,
+            "events": self.events,
+            "pages": self.pages,
+            "processes": self.processes,
+            "write_fraction": self.write_fraction,
+            "seed": self.seed,
+            **self.params,
+        }
+
+    def chunks(self, size: int = 16384) -> Iterator[Chunk]:
+        """The stream in chunks of at most ``size`` events, ``events`` in total."""
+        left = self.events
+        for ops, a, b in self._generate(np.random.default_rng(self.seed), size):
+            n = len(ops)
+            if n == 0:
+                continue
+            if n >= left:
+                yield ops[:left], a[:left], b[:left]
+                return
+            left -= n
+            yield ops, a, b
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    # helpers ------------------------------------------------------------------
+
+    def _spawn(self, pids: range | list[int]) -> Chunk:
+        pids = list(pids)
+        return [SPAWN] * len(pids), pids, [0] * len(pids)
+
+    def _accesses(self, rng: np.random.Generator, pages: np.ndarray, first_pid: int = 1) -> Chunk:
+        """Accesses to global page numbers ``pages`` (process = page // per_process)."""
+        per = self.per_process
+        pid = pages // per + first_pid
+        vpage = pages % per
+        ops = (rng.random(len(pages)) < self.write_fraction).astype(np.int64)
+        return ops.tolist(), pid.tolist(), vpage.tolist()
+
+    def _span(self) -> int:
+        return self.per_process * self.processes
+
+
+class Uniform(Workload):
+    NAME = "uniform"
+    SUMMARY = "every page equally likely"
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        yield self._spawn(range(1, self.processes + 1))
+        span = self._span()
+        while True:
+            yield self._accesses(rng, rng.integers(0, span, size))
+
+
+def _zipf_cdf(n: int, alpha: float) -> np.ndarray:
+    weights = 1.0 / np.power(np.arange(1, n + 1, dtype=np.float64), alpha)
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    return cdf
+
+
+class Zipf(Workload):
+    NAME = "zipf"
+    SUMMARY = "hot/cold: page popularity follows a bounded Zipf law (alpha), hot pages scattered"
+    PARAMS = {"alpha": 0.9}
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        yield self._spawn(range(1, self.processes + 1))
+        span = self._span()
+        alpha = float(self.params["alpha"])
+        if not alpha > 0:
+            raise ConfigError(f"workload zipf: alpha must be positive, not {alpha}")
+        cdf = _zipf_cdf(span, alpha)
+        perm = rng.permutation(span)
+        while True:
+            ranks = np.searchsorted(cdf, rng.random(size), side="right")
+            np.minimum(ranks, span - 1, out=ranks)
+            yield self._accesses(rng, perm[ranks])
+
+
+class SeqScan(Workload):
+    NAME = "seqscan"
+    SUMMARY = "sequential scans over every process's pages, round after round"
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        yield self._spawn(range(1, self.processes + 1))
+        span = self._span()
+        start = 0
+        while True:
+            pages = (np.arange(start, start + size, dtype=np.int64)) % span
+            start = (start + size) % span
+            yield self._accesses(rng, pages)
+
+
+class PhaseChange(Workload):
+    NAME = "phase"
+    SUMMARY = "the hot set (hot_fraction of the pages) moves to a new region every phase"
+    PARAMS = {"phases": 4, "hot_fraction": 0.35, "hot_share": 0.9}
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        yield self._spawn(range(1, self.processes + 1))
+        span = self._span()
+        phases = int(self.params["phases"])
+        hot = max(1, int(span * float(self.params["hot_fraction"])))
+        share = float(self.params["hot_share"])
+        if phases < 1 or not 0.0 <= share <= 1.0:
+            raise ConfigError("workload phase: phases must be >= 1 and hot_share between 0 and 1")
+        phase_len = max(1, math.ceil(self.events / phases))
+        done = 0
+        while True:
+            phase = (done // phase_len) % phases
+            n = min(size, phase_len - done % phase_len)
+            base = phase * span // phases
+            in_hot = rng.random(n) < share
+            hot_pages = (base + rng.integers(0, hot, n)) % span
+            cold_pages = rng.integers(0, span, n)
+            yield self._accesses(rng, np.where(in_hot, hot_pages, cold_pages))
+            done += n
+
+
+class ForkHeavy(Workload):
+    NAME = "fork"
+    SUMMARY = "parents fork children that touch (COW) part of the inherited memory and exit"
+    PARAMS = {"fork_every": 2000, "child_events": 400, "child_write_fraction": 0.5, "children": 1}
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        parents = self.processes
+        yield self._spawn(range(1, parents + 1))
+        span = self._span()
+        per = self.per_process
+        every = int(self.params["fork_every"])
+        child_events = int(self.params["child_events"])
+        child_wf = float(self.params["child_write_fraction"])
+        children = int(self.params["children"])
+        if every < 1 or child_events < 0 or children < 1:
+            raise ConfigError("workload fork: fork_every and children must be >= 1, child_events >= 0")
+        cdf = _zipf_cdf(span, 0.9)
+        perm = rng.permutation(span)
+        next_child = parents + 1
+        while True:
+            ranks = np.searchsorted(cdf, rng.random(every), side="right")
+            np.minimum(ranks, span - 1, out=ranks)
+            ops, a, b = self._accesses(rng, perm[ranks])
+            parent = int(rng.integers(1, parents + 1))
+            kids = list(range(next_child, next_child + children))
+            next_child += children
+            for kid in kids:
+                ops.append(FORK)
+                a.append(parent)
+                b.append(kid)
+            for kid in kids:
+                pages = rng.integers(0, per, child_events)
+                writes = rng.random(child_events) < child_wf
+                ops.extend(writes.astype(np.int64).tolist())
+                a.extend([kid] * child_events)
+                b.extend(pages.tolist())
+            for kid in kids:
+                ops.append(EXIT)
+                a.append(kid)
+                b.append(0)
+            yield ops, a, b
+
+
+class UseMem(Workload):
+    NAME = "usemem"
+    SUMMARY = "usemem-like: processes fill their memory, read it back (passes), munmap it and exit; no randomness"
+    PARAMS = {"passes": 1}
+
+    def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
+        procs = self.processes
+        per = self.per_process
+        passes = int(self.params["passes"])
+        if passes < 0:
+            raise ConfigError("workload usemem: passes must be >= 0")
+        first = 1
+        while True:
+            pids = list(range(first, first + procs))
+            yield self._spawn(pids)
+            # Fill: every process writes its pages in order, the processes interleaved.
+            for sweep in range(passes + 1):
+                op = WRITE if sweep == 0 else READ
+                for start in range(0, per, max(1, size // procs)):
+                    stop = min(per, start + max(1, size // procs))
+                    pages = np.arange(start, stop, dtype=np.int64)
+                    n = len(pages)
+                    ops = [op] * (n * procs)
+                    a = np.repeat(np.array(pids, dtype=np.int64), n).tolist()
+                    b = np.tile(pages, procs).tolist()
+                    yield ops, a, b
+            # Free: munmap the whole region (usemem's free), then exit.
+            yield [MUNMAP | (per << OP_SHIFT)] * procs, pids, [0] * procs
+            yield [EXIT] * procs, pids, [0] * procs
+            first += procs
+
+
+WORKLOADS: dict[str, type[Workload]] = {
+    cls.NAME: cls for cls in (Uniform, Zipf, SeqScan, PhaseChange, ForkHeavy, UseMem)
+}
+DEFAULT_WORKLOAD = "zipf"
+
+
+def make_workload(
+    name: str,
+    *,
+    events: int,
+    pages: int,
+    processes: int | None = None,
+    write_fraction: float | None = None,
+    seed: int = 0,
+    **params: Any,
+) -> Workload:
+    """Build a built-in workload by name (:data:`WORKLOADS`)."""
+    cls = WORKLOADS.get(name)
+    if cls is None:
+        raise ConfigError(f"unknown workload {name!r} (workloads: {', '.join(WORKLOADS)})")
+    kwargs: dict[str, Any] = {}
+    if processes is not None:
+        kwargs["processes"] = processes
+    if write_fraction is not None:
+        kwargs["write_fraction"] = write_fraction
+    return cls(events=events, pages=pages, seed=seed, **kwargs, **params)
+
+
+__all__ = [
+    "READ", "WRITE", "FORK", "EXIT", "MUNMAP", "SPAWN", "OP_MASK", "OP_SHIFT", "Chunk",
+    "ContentMix", "Workload", "WORKLOADS", "DEFAULT_WORKLOAD", "make_workload", "parse_mix",
+]

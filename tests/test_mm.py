@@ -1,0 +1,298 @@
+"""The mm model: page tables, LRU reclaim, faults, readahead, fork/exit, swapoff."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import pytest
+
+import swapops
+from swapops.mm import MM, DataMismatchError
+from swapops.runner import DEFAULT_STACKS, backend_of, missing_modules
+from swapops.workloads import EXIT, FORK, MUNMAP, OP_SHIFT, READ, SPAWN, WRITE, ContentMix
+
+RAM = 256  # pages: the smallest machines keep these tests fast
+
+
+def machine(stack: str = "swapfile", size: str = "4M", ram: int = RAM, **mm_kw: object) -> tuple[swapops.SwapSystem, MM]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        system = swapops.SwapSystem(seed=1)
+    mix = ContentMix(seed=1)
+    mm = MM(system, ram, mix.page, **mm_kw)  # type: ignore[arg-type]
+    system.owner = mm
+    # Small erase blocks and more spare: a few MiB of flash still leave its FTL room for GC.
+    system.swapon(stack, size=size, pages_per_block=64, op=0.25)
+    return system, mm
+
+
+def writes_of(system: swapops.SwapSystem) -> int:
+    return sum(int(dev.stats().get("writes", 0)) for top in system.devices for dev in top.layers()
+               if dev.KIND == "physical")
+
+
+def fill(mm: MM, pid: int, pages: int, op: int = WRITE) -> None:
+    mm.replay([op] * pages, [pid] * pages, list(range(pages)))
+
+
+def test_reclaim_keeps_free_memory_and_swaps_out_cold_pages() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    mm.check()
+    assert mm.nr_free >= mm.wmark_min
+    assert mm.nr_used <= RAM
+    st = mm.stats()
+    assert st["pageouts"] >= RAM - mm.wmark_high
+    assert st["pgscan"] >= st["pgsteal"] == st["pageouts"] + st["clean_drops"]
+    assert system.stats()["pswpout"] == st["pageouts"]
+    # Sequential fill: the first pages are the coldest and went out first.
+    assert isinstance(mm.pts[1][0], tuple)
+    assert isinstance(mm.pts[1][2 * RAM - 1], int)
+
+
+def test_reads_of_untouched_memory_map_the_zero_page() -> None:
+    _system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 3 * RAM, op=READ)
+    assert mm.nr_used == 0
+    assert mm.stats()["zero_page_maps"] == 3 * RAM
+    mm.access(1, 5, write=True)
+    assert mm.nr_used == 1
+
+
+def test_clean_swapcache_page_is_dropped_without_a_rewrite() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)  # page 0 is swapped out
+    entry = mm.pts[1][0]
+    assert isinstance(entry, tuple)
+    mm.access(1, 0)  # read fault: page back, kept in the swap cache, clean
+    frame = mm.pts[1][0]
+    assert isinstance(frame, int) and mm.f_swap[frame] == entry
+    assert system.swap_count(entry) == 0  # only the swap cache holds it
+    drops = mm.counters["clean_drops"]
+    mm.spawn(2)
+    fill(mm, 2, 2 * RAM)  # pressure: page 0 of process 1 is reclaimed again
+    assert mm.pts[1][0] == entry  # the same entry, not a new one
+    assert mm.counters["clean_drops"] > drops
+    assert system.swap_count(entry) == 1
+    mm.check()
+
+
+def test_clean_drop_costs_no_device_write() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, RAM)  # fills RAM: some pages go out
+    mm.spawn(2)
+    fill(mm, 2, RAM)
+    swapped = [vp for vp, pte in mm.pts[1].items() if isinstance(pte, tuple)]
+    assert len(swapped) > 32
+    mm.replay([READ] * len(swapped), [1] * len(swapped), swapped)  # read them all back
+    drops = mm.counters["clean_drops"]
+    mm.spawn(3)
+    fill(mm, 3, RAM)  # reclaim again: the clean pages read back are dropped
+    assert mm.counters["clean_drops"] - drops > 32
+    # Every device write is the page-out of a dirty, non-zero page: the clean
+    # drops cost none.
+    zero = system.stats()["areas"][0]["zero_pages_out"]
+    assert writes_of(system) == mm.counters["pageouts"] - zero
+    mm.check()
+
+
+def test_store_to_a_swapped_in_page_drops_the_stale_swap_copy() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    entry = mm.pts[1][0]
+    live = system.nr_entries()
+    mm.access(1, 0, write=True)  # write fault on a swapped page
+    frame = mm.pts[1][0]
+    assert isinstance(frame, int)
+    assert mm.f_swap[frame] is None and not mm.f_wp[frame]
+    assert entry not in mm.swapped and entry not in mm.cache
+    assert system.nr_entries() <= live  # the entry was released (reclaim may add others)
+    assert mm.counters["swapcache_dirtied"] == 1
+    assert mm.f_ck[frame] & 0xFFFFFFFF == 2  # version 2: written again after swap-in
+    mm.check()
+
+
+def test_fork_shares_swap_entries_and_exit_frees_them() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    swapped = [pte for pte in mm.pts[1].values() if isinstance(pte, tuple)]
+    assert swapped
+    mm.fork(1, 2)
+    assert all(system.swap_count(e) == 2 for e in swapped)
+    mm.check()
+    mm.exit(2)
+    assert all(system.swap_count(e) == 1 for e in swapped)
+    mm.exit(1)
+    assert system.nr_entries() == 0
+    assert mm.nr_used == 0 and not mm.swapped and not mm.cache
+    mm.check()
+
+
+def test_fork_cow_keeps_the_parents_page() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 16)
+    frame = mm.pts[1][3]
+    before = mm.f_ck[frame]
+    mm.fork(1, 2)
+    assert mm.f_map[frame] == [1, 2] and mm.f_wp[frame]
+    mm.access(2, 3, write=True)
+    copy = mm.pts[2][3]
+    assert copy != frame and mm.counters["cow"] == 1
+    assert mm.f_ck[frame] == before and mm.f_map[frame] == [1]
+    assert mm.f_ck[copy] >> 32 != before >> 32  # a new page
+    mm.check()
+
+
+def test_fork_of_a_swapped_page_faulted_by_one_process_is_shared_then_copied() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    entry = mm.pts[1][0]
+    mm.fork(1, 2)
+    mm.access(1, 0)  # major fault in the parent
+    frame = mm.pts[1][0]
+    mm.access(2, 0)  # minor: the child finds it in the swap cache
+    assert mm.pts[2][0] == frame
+    assert mm.counters["faults_minor"] >= 1
+    assert system.swap_count(entry) == 0
+    mm.access(2, 0, write=True)  # shared: COW
+    assert mm.pts[2][0] != frame and mm.counters["cow"] == 1
+    mm.check()
+
+
+def test_munmap_frees_frames_and_entries() -> None:
+    system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    mm.replay([MUNMAP | (2 * RAM << OP_SHIFT)], [1], [0])
+    assert not mm.pts[1]
+    assert system.nr_entries() == 0 and mm.nr_used == 0
+    mm.check()
+
+
+def test_cluster_readahead_reads_neighbours_and_counts_hits() -> None:
+    system, mm = machine(page_cluster=3)
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    out = sorted((pte[1], vp) for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    # Fault the swapped pages in slot order: after the first adjacent faults the
+    # window opens and later faults find their pages read ahead.
+    for _off, vp in out[:64]:
+        mm.access(1, vp)
+    st = mm.stats()
+    assert st["ra_pages"] > 0
+    assert 0 < st["ra_hits"] <= st["ra_pages"]
+    assert st["faults_minor"] >= st["ra_hits"]
+    mm.check()
+
+
+def test_readahead_off_with_page_cluster_zero() -> None:
+    _system, mm = machine(page_cluster=0)
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    out = sorted((pte[1], vp) for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    for _off, vp in out[:64]:
+        mm.access(1, vp)
+    assert mm.stats()["ra_pages"] == 0
+
+
+def test_swapoff_walks_every_pte_of_every_process() -> None:
+    system, mm = machine()
+    for pid in (1, 2, 3):
+        mm.spawn(pid)
+        fill(mm, pid, RAM)
+    mm.fork(1, 4)
+    ptes = mm.nr_ptes()
+    swap_ptes = sum(1 for pt in mm.pts.values() for p in pt.values() if isinstance(p, tuple))
+    assert swap_ptes
+    report = system.swapoff(system.devices[0])
+    assert report.pte_visits == ptes
+    assert not report.restored  # the owner claimed every entry
+    assert all(not isinstance(p, tuple) for pt in mm.pts.values() for p in pt.values())
+    assert not mm.swapped and not mm.cache
+    assert mm.nr_used > RAM  # brought back beyond RAM: counted as overcommit
+    assert mm.counters["swapoff_pte_visits"] == ptes
+
+
+def test_out_of_swap_space_keeps_pages_and_overcommits() -> None:
+    system, mm = machine(size="200K")  # 49 slots
+    mm.spawn(1)
+    fill(mm, 1, 3 * RAM)
+    st = mm.stats()
+    assert st["swapout_failures"] > 0
+    assert st["overcommit_peak"] > 0
+    assert system.devices[0].used == system.devices[0].size
+    mm.check()
+
+
+def test_corrupted_data_is_detected() -> None:
+    _system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    entry = mm.pts[1][0]
+    mm.swapped[entry] += 1  # pretend another version went out
+    with pytest.raises(DataMismatchError):
+        mm.access(1, 0)
+
+
+def random_events(rng: random.Random, n: int, pages: int) -> tuple[list[int], list[int], list[int]]:
+    """A random stream with every kind of event; pids stay valid."""
+    ops, a, b = [SPAWN, SPAWN], [1, 2], [0, 0]
+    alive = [1, 2]
+    next_pid = 3
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.01 and len(alive) < 6:
+            parent = rng.choice(alive)
+            ops.append(FORK)
+            a.append(parent)
+            b.append(next_pid)
+            alive.append(next_pid)
+            next_pid += 1
+        elif r < 0.015 and len(alive) > 1:
+            pid = alive.pop(rng.randrange(len(alive)))
+            ops.append(EXIT)
+            a.append(pid)
+            b.append(0)
+        elif r < 0.02:
+            start = rng.randrange(pages)
+            ops.append(MUNMAP | (rng.randrange(1, 16) << OP_SHIFT))
+            a.append(rng.choice(alive))
+            b.append(start)
+        else:
+            ops.append(WRITE if rng.random() < 0.4 else READ)
+            a.append(rng.choice(alive))
+            b.append(rng.randrange(pages))
+    return ops, a, b
+
+
+STACKS = list(DEFAULT_STACKS)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_random_streams_keep_mm_and_core_consistent(stack: str) -> None:
+    missing = missing_modules([stack])
+    if missing:
+        pytest.skip(f"module {missing[stack]} not installed")
+    system, mm = machine(stack, size="2M")
+    ops, a, b = random_events(random.Random(stack), 6000, 3 * RAM // 2)
+    for i in range(0, len(ops), 500):
+        mm.replay(ops[i : i + 500], a[i : i + 500], b[i : i + 500])
+        mm.check()
+    assert system.stats()["pswpout"] > 0
+    assert mm.counters["faults_major"] + mm.counters["faults_minor"] > 0
+    # Take the physical backend away: every page stays readable afterwards.
+    top = system.devices[0]
+    system.swapoff(backend_of(top), owner=mm)
+    mm.check()
+    for pid, pt in list(mm.pts.items()):
+        vps = list(pt)
+        mm.replay([READ] * len(vps), [pid] * len(vps), vps)  # verify=True checks every byte
