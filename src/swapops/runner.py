@@ -53,7 +53,8 @@ DEFAULT_SWAP = "40M"
 DEFAULT_EVENTS = 500_000
 DEFAULT_FOOTPRINT = 2.5  # workload pages per RAM page
 DEFAULT_EVENT_NS = 1_000  # simulated time per event (one sampled memory access)
-CHUNK = 2048
+CHUNK = 2048  # events per chunk asked of a workload
+STEP = 1024  # events between clock advances and samples
 
 Progress = Callable[[int], None]
 
@@ -202,20 +203,32 @@ class Run:
         event_ns = self.event_ns
         done = 0
         start = time.perf_counter()
+        # Time advances, and samples are taken, every STEP events exactly, so
+        # a result does not depend on how the workload cuts its chunks (a
+        # replayed trace gives the recorded run's figures).
         try:
             for ops, a, b in workload.chunks(CHUNK):
                 if writer is not None:
                     writer.write(ops, a, b)
-                mm_replay(ops, a, b)
                 n = len(ops)
-                done += n
-                advance(n * event_ns)
-                sampler.maybe_sample(done)
+                i = 0
+                while i < n:
+                    k = min(n - i, STEP - done % STEP)
+                    if k == n:
+                        mm_replay(ops, a, b)
+                    else:
+                        mm_replay(ops[i : i + k], a[i : i + k], b[i : i + k])
+                    i += k
+                    done += k
+                    if done % STEP == 0:
+                        advance(STEP * event_ns)
+                        sampler.maybe_sample(done)
                 if progress is not None:
                     progress(n)
         finally:
             if writer is not None:
                 writer.close()
+        advance(done % STEP * event_ns)
         self.system.unplug()
         sampler.sample(done)
         self.replay_s += time.perf_counter() - start

@@ -1,0 +1,334 @@
+"""The swapops command line: run, compare, modules, stacks, format, inspect, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from click.testing import CliRunner, Result
+
+import swapops
+from swapops.cli import main
+from swapops.metrics import TOTAL_KEYS
+from swapops.runner import DEFAULT_STACKS, missing_modules, quiet_system
+from swapops.workloads import WORKLOADS
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILTINS = {"swapfile", "vswap", "zswap", "flashbuf"}
+# Small machines keep the suite fast; 16M is the smallest flash device whose
+# FTL keeps a spare block at the default 256-page erase blocks.
+SMALL = ["--ram", "1M", "--swap", "16M", "--events", "3000", "-q"]
+RESULT_KEYS = {"schema", "stack", "stacks", "seed", "config", "workload", "events", "totals", "mm", "areas",
+               "swapoff", "series", "host"}
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def installed(stack: str) -> bool:
+    return not missing_modules([stack])
+
+
+def deterministic(result: dict) -> dict:  # type: ignore[type-arg]
+    return {k: v for k, v in result.items() if k != "host"}
+
+
+# --------------------------------------------------------------------------- run
+
+
+@pytest.mark.parametrize("stack", DEFAULT_STACKS)
+def test_run_every_workload_on_each_default_stack(stack: str) -> None:
+    if not installed(stack):
+        pytest.skip(f"{missing_modules([stack])[stack]} not installed")
+    for workload in sorted(WORKLOADS):
+        res = invoke("run", stack, "--workload", workload, "--seed", "5", "--json", *SMALL)
+        assert res.exit_code == 0, (workload, res.stderr)
+        data = json.loads(res.stdout)
+        assert set(data) >= RESULT_KEYS
+        assert set(TOTAL_KEYS) <= set(data["totals"])
+        assert data["events"] == 3000
+        assert data["workload"]["name"] == workload
+        assert data["stack"] == stack
+        assert data["swapoff"] and "error" not in data["swapoff"][0], data["swapoff"]
+        if workload in ("uniform", "seqscan", "usemem"):  # 2.5 x RAM touched: swap is used
+            assert data["totals"]["pswpout"] > 0, workload
+
+
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+def test_same_seed_same_json_apart_from_host(workload: str) -> None:
+    stack = "vswap>zswap>swapfile" if installed("vswap>zswap>swapfile") else "swapfile"
+    args = ("run", stack, "-w", workload, "--seed", "11", "--json", *SMALL)
+    first, second = invoke(*args), invoke(*args)
+    assert first.exit_code == second.exit_code == 0
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert deterministic(a) == deterministic(b)
+    assert a["host"]["wall_s"] > 0
+    other = json.loads(invoke("run", stack, "-w", workload, "--seed", "12", "--json", *SMALL).stdout)
+    assert deterministic(other) != deterministic(a)
+
+
+def test_run_prints_tables() -> None:
+    res = invoke("run", "swapfile", "-w", "uniform", *SMALL)
+    assert res.exit_code == 0, res.stderr
+    for text in ("pswpout", "slots used", "kernel metadata", "swapoff", "PTE visits", "layers"):
+        assert text in res.stdout
+
+
+def test_run_record_and_replay_trace(tmp_path: pathlib.Path) -> None:
+    trace = tmp_path / "run.trace.gz"
+    first = invoke("run", "swapfile", "-w", "fork", "--record", str(trace), "--json", *SMALL)
+    assert first.exit_code == 0, first.stderr
+    again = invoke("run", "swapfile", "--trace", str(trace), "--json", *SMALL)
+    assert again.exit_code == 0, again.stderr
+    a, b = json.loads(first.stdout), json.loads(again.stdout)
+    assert a["totals"] == b["totals"] and a["mm"] == b["mm"]
+    assert b["workload"]["name"] == "trace"
+
+
+def test_run_plot_writes_a_png(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "run.png"
+    res = invoke("run", "swapfile", "-w", "seqscan", "--plot", str(png), *SMALL)
+    assert res.exit_code == 0, res.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_missing_matplotlib_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    res = invoke("run", "swapfile", "--plot", str(tmp_path / "x.png"), *SMALL)
+    assert res.exit_code == 2
+    assert res.stderr.strip() == "swapops: error: plots need matplotlib: pip install 'swapops[plot]'"
+
+
+SCENARIO = """
+seed = 3
+ram = "1M"
+
+[[swapon]]
+stack = "vswap>zswap>swapfile"
+size = "4M"
+priority = 10
+
+[[swapon]]
+stack = "swapfile:device=hdd"
+size = "8M"
+
+[workload]
+name = "uniform"
+events = 4000
+mix = {{ zero = 0.3, random = 0.1 }}
+
+[[swapoff]]
+area = 0
+layer = "swapfile"
+
+[[swapoff]]
+area = 0
+layer = "zswap"
+
+[[swapoff]]
+area = 1
+
+[report]
+totals = ["pswpout", "zero_pages", "swapoff_pte_visits"]
+plot = "{plot}"
+"""
+
+
+def test_run_scenario(tmp_path: pathlib.Path) -> None:
+    if not installed("vswap>zswap>swapfile"):
+        pytest.skip("vswap or zswap not installed")
+    plot = "scn.png" if _have_matplotlib() else ""
+    path = tmp_path / "s.toml"
+    path.write_text(SCENARIO.format(plot=plot).replace('plot = ""\n', ""))
+    res = invoke("run", str(path), "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["stacks"] == ["vswap>zswap>swapfile", "swapfile:device=hdd"]
+    assert data["workload"]["mix"]["zero"] == 0.3
+    assert [a["priority"] for a in data["areas"]] == [10, -1]
+    busy, lower, plain = data["swapoff"]
+    assert "error" in busy  # swapfile sits below zswap, which cannot let it go
+    assert lower["pte_visits"] == 0  # right below vswap: no page-table walk
+    assert plain["pte_visits"] == data["mm"]["ptes"] > 0  # the whole walk
+    assert data["scenario"]["report"]["totals"] == ["pswpout", "zero_pages", "swapoff_pte_visits"]
+    if plot:
+        assert (tmp_path / "scn.png").exists()
+    table = invoke("run", str(path), "-q")
+    assert table.exit_code == 0 and "swapoff_pte_visits" in table.stdout
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_bad_scenarios_are_one_line(tmp_path: pathlib.Path) -> None:
+    cases = {
+        "typo.toml": 'sed = 1\n[[swapon]]\nstack = "swapfile"\n',
+        "noswap.toml": "seed = 1\n",
+        "badtoml.toml": "seed = = 1\n",
+        "badarea.toml": '[[swapon]]\nstack = "swapfile"\n[[swapoff]]\narea = 3\n',
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        res = invoke("run", str(tmp_path / name))
+        assert res.exit_code == 2, name
+        assert res.stderr.count("\n") == 1 and res.stderr.startswith("swapops: error: scenario"), res.stderr
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_reduced_json_and_plot(tmp_path: pathlib.Path) -> None:
+    stacks = [s for s in DEFAULT_STACKS if installed(s)]
+    png = tmp_path / "cmp.png"
+    args = ["compare", *stacks, "--json", "--ram", "1M", "--swap", "16M", "--events", "6000", "-q", "--seed", "2"]
+    if _have_matplotlib():
+        args += ["--plot", str(png)]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["schema"] == "swapops.compare/1"
+    assert data["stacks"] == stacks
+    runs = data["runs"]
+    assert [r["stack"] for r in runs] == stacks
+    for r in runs:
+        assert set(r) >= RESULT_KEYS
+        assert set(TOTAL_KEYS) <= set(r["totals"])
+        assert r["host"]["memory"]["method"] == "rss"
+        assert r["host"]["memory"]["peak_growth_kib"] >= 0
+    by = {r["stack"]: r["totals"] for r in runs}
+    # One workload, one seed: designs whose entries are the swapfile's own slots
+    # see the same faults and page-outs (readahead follows the slot order, so
+    # vswap and flashbuf, which hand out other offsets, may differ a little).
+    same = [by[s] for s in ("swapfile:device=nvme", "zswap>swapfile:device=nvme", "swapfile:device=flash") if s in by]
+    assert len({(t["pswpout"], t["pswpin"], t["zero_pages"]) for t in same}) == 1
+    if "vswap>swapfile:device=nvme" in by:
+        assert by["vswap>swapfile:device=nvme"]["swapoff_pte_visits"] == 0
+        assert by["swapfile:device=nvme"]["swapoff_pte_visits"] > 0
+    if "swapfile:device=flash" in by:
+        assert by["swapfile:device=flash"]["waf"] >= 1.0
+        assert by["swapfile:device=nvme"]["waf"] is None
+    if _have_matplotlib():
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    # jobs=1 gives the same results as the default pool of two.
+    one = invoke(*[a for a in args if a not in ("--plot", str(png))], "--jobs", "1")
+    assert [deterministic(r) for r in json.loads(one.stdout)["runs"]] == [deterministic(r) for r in runs]
+
+
+def test_compare_default_under_a_minute() -> None:
+    """The real default: no arguments, the seven designs, one table."""
+    if missing_modules(list(DEFAULT_STACKS)):
+        pytest.skip(f"modules missing: {missing_modules(list(DEFAULT_STACKS))}")
+    exe = [sys.executable, "-c", "from swapops.cli import main; main()", "compare"]
+    start = time.monotonic()
+    proc = subprocess.run(exe, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "250"})
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 60, f"swapops compare took {elapsed:.1f} s"
+    for part in ("swapfile:device=nvme", "zswap>", "vswap>", "swapfile:device=flash", "flashbuf>", "WAF", "pswpout"):
+        assert part in proc.stdout
+    assert proc.stderr == ""
+
+
+# --------------------------------------------------------------------------- modules / stacks
+
+
+def test_modules_lists_distribution_and_version() -> None:
+    res = invoke("modules", "--json")
+    assert res.exit_code == 0
+    rows = {r["module"]: r for r in json.loads(res.stdout)["modules"]}
+    system = quiet_system(0)
+    assert set(rows) == set(system.registry)
+    for name in BUILTINS & set(rows):
+        assert rows[name]["distribution"] == "swapops"
+        assert rows[name]["version"] == swapops.__version__
+    table = invoke("modules")
+    assert table.exit_code == 0 and "distribution" in table.stdout and "swapfile" in table.stdout
+
+
+def test_stacks_are_the_valid_chains() -> None:
+    res = invoke("stacks")
+    assert res.exit_code == 0
+    assert res.stdout.split() == swapops.valid_chains(quiet_system(0).registry)
+    assert json.loads(invoke("stacks", "--json").stdout)["stacks"] == res.stdout.split()
+
+
+def test_docs_stacks_md_is_current() -> None:
+    if set(quiet_system(0).registry) != BUILTINS:
+        pytest.skip("docs/stacks.md lists the built-in modules' stacks; other modules are installed or missing")
+    res = invoke("stacks", "--markdown")
+    assert res.exit_code == 0
+    assert (ROOT / "docs" / "stacks.md").read_text() == res.stdout, "regenerate: swapops stacks --markdown > docs/stacks.md"
+
+
+# --------------------------------------------------------------------------- format / inspect
+
+
+def test_format_and_inspect(tmp_path: pathlib.Path) -> None:
+    img = tmp_path / "swap.img"
+    uid = str(uuid.UUID(int=0x1234))
+    res = invoke("format", str(img), "--size", "1M", "--label", "testswap", "--uuid", uid)
+    assert res.exit_code == 0, res.stderr
+    assert "size = 1020 KiB (1044480 bytes)" in res.stdout
+    assert f"LABEL=testswap, UUID={uid}" in res.stdout
+    data = json.loads(invoke("inspect", str(img), "--json").stdout)
+    assert data["LABEL"] == "testswap" and data["UUID"] == uid and data["Last page"] == 255
+    table = invoke("inspect", str(img))
+    assert table.exit_code == 0 and "testswap" in table.stdout
+    long = invoke("format", str(img), "--size", "1M", "--label", "a-label-longer-than-16")
+    assert long.exit_code == 0 and "warning" in long.stderr
+
+
+# --------------------------------------------------------------------------- user mistakes
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "nosuchmodule"], "unknown swap module 'nosuchmodule'"),
+        (["run", "flashbuf"], "flashbuf needs a lower device"),
+        (["run", "swapfile>vswap"], "swapfile must be the bottom"),
+        (["run", "swapfile", "--ram", "12Q"], "invalid size '12Q'"),
+        (["run", "swapfile", "--swap", "-5"], "invalid size"),
+        (["run", "swapfile", "--workload", "nope"], "'nope' is not one of"),
+        (["run", "swapfile", "--mix", "zero=2"], "zero fraction must be between 0 and 1"),
+        (["run", "swapfile", "--param", "beta=1", "--events", "10"], "unknown parameter 'beta'"),
+        (["run", "swapfile", "--plot", "out.txt"], "give a .png file name"),
+        (["run", "swapfile", "--trace", "/nonexistent/t.trace"], "does not exist"),
+        (["run", "/nonexistent/scenario.toml"], "no such file"),
+        (["run", "swapfile:size=12Q"], "invalid size"),
+        (["run", "swapfile:colour=red"], "unknown option 'colour'"),
+        (["compare", "swapfile", "nosuchmodule"], "unknown swap module"),
+        (["compare", "--events", "0"], "0 is not in the range"),
+        (["inspect", "/nonexistent/swap.img"], "does not exist"),
+        (["format", "/nonexistent/dir/swap.img", "--size", "1M"], "/nonexistent/dir"),
+        (["format", "/nonexistent-file.img"], "no such file"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    res = invoke(*args)
+    assert res.exit_code == 2, (args, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr + res.stdout
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("swapops: error: ")
+    assert needle in res.stderr, res.stderr
+
+
+def test_inspect_of_a_file_that_is_not_swap(tmp_path: pathlib.Path) -> None:
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(bytes(65536))
+    res = invoke("inspect", str(junk))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "junk.img" in res.stderr
