@@ -551,7 +551,7 @@ class ClusterMachine(RuleBasedStateMachine):
         orders = (0, 0, 0, 0, 0, 1, 2, 3, 4, 9)
         for _ in range(steps):
             x = rng.random()
-            if x < 0.06:  # fill up, mostly with order 0 (which then steals)
+            if x < 0.06:  # fill the device (an order-0 fill steals from higher orders)
                 self.alloc(rng.choice(orders[3:]), 1 << 20)
             elif x < 0.55 + 0.35 * pressure:
                 self.alloc_one(rng.choice(orders))

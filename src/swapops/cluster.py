@@ -318,9 +318,9 @@ class ClusterAllocator:
         if off >= 0:
             ci = off >> CLUSTER_SHIFT
             fl = self._flags[ci]
-            if NONFULL <= fl <= FRAG and (self._count[ci] == 0 or self._order[ci] == order):
-                if self._count[ci] == 0:
-                    off = ci << CLUSTER_SHIFT
+            # cluster_is_usable(ci, order): the kernel also accepts an empty
+            # cluster, but here an empty one is never on nonfull/frag.
+            if NONFULL <= fl <= FRAG and self._order[ci] == order:
                 found = self._scan_cluster(ci, order, off)
                 if found >= 0:
                     self._n_fast += 1
