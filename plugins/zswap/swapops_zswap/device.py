@@ -1,0 +1,831 @@
+"""The zswap device: a compressed cache over a swap device (``mm/zswap.c``).
+
+Pages are compressed with a real compressor (:mod:`swapops.compress`) and the
+compressed bytes are kept here; the pool's memory in pages comes from the
+zsmalloc model (:class:`swapops.zsmalloc.ZsPool`), which places every object
+in a size class and a zspage exactly as ``zs_malloc`` would.
+
+Two modes, fixed once the stack is complete (see ``docs/zswap.md``):
+
+DIRECT (mainline: a device below and no virtual layer above)
+    zswap entries *are* the lower device's slots: ``swapops_cluster_alloc``
+    asks the lower device, the pool is keyed by that slot, a rejected page is
+    written to the lower device at the same slot, and writeback writes the
+    decompressed page into the slot it reserved all along. Capacity is the
+    lower device's; every stored page pins one of its slots.
+KEYED (under a ``virtual`` layer such as vswap, or with nothing below)
+    zswap hands out its own key space (unbounded unless ``size=`` is given
+    for a bottom zswap). A lower slot is allocated only when a page must go
+    there: at writeback or when the pool rejects it (delayed allocation).
+    With no device below, writeback must be off and a page the pool cannot
+    take is refused with :class:`~swapops.errors.OutOfSwapSpaceError`.
+
+The mode is chosen on the first operation rather than in
+``swapops_activate``: the core builds a stack bottom-up, so the layer above
+does not exist yet when this one is activated.
+
+Per-entry state, kept small and plain:
+
+* ``_entries``: ``OrderedDict`` key -> ``handle << 1 | referenced``; its order
+  is the writeback LRU (oldest first), the low bit the second-chance bit.
+* ``_objs``: list indexed by zsmalloc handle -> the stored bytes (compressed,
+  or the raw page when ``len == PAGE_SIZE``: ``stored_incompressible_pages``).
+* ``_lower_map`` (KEYED only): key -> lower slot, for pages written back or
+  rejected to the device below.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import swapops
+from swapops import overhead
+from swapops.cluster import UNBOUNDED_SIZE, ClusterAllocator
+from swapops.compress import AVAILABLE_COMPRESSORS, DEFAULT_COMPRESSOR, get_compressor
+from swapops.device import SwapContext, SwapDevice
+from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
+from swapops.folio import Folio
+from swapops.options import Option
+from swapops.sizes import PAGE_SIZE
+from swapops.zsmalloc import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, ZsPool
+
+from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES, SHRINK_BATCH
+
+MODE_UNSET, MODE_DIRECT, MODE_KEYED = -1, 0, 1
+_MODE_NAMES = {MODE_UNSET: "unset", MODE_DIRECT: "direct", MODE_KEYED: "keyed"}
+
+
+class ZswapDevice(SwapDevice):
+    """zswap: compressed pool with zsmalloc accounting, limits and LRU writeback."""
+
+    NAME = "zswap"
+    KIND = "cache"
+    LOWER_KINDS = frozenset({"physical", "buffer", "cache"})
+    NEEDS_LOWER = False
+    MAX_IN_STACK = 2  # a zswap over a zswap = a recompression tier
+    SUMMARY = "compressed swap cache: real compressors, zsmalloc pool model, limits, LRU writeback"
+    OPTIONS: ClassVar[Mapping[str, Option]] = {
+        "compressor": Option("choice", DEFAULT_COMPRESSOR,
+                             "compression algorithm (lzo needs the optional extra swapops[lzo])",
+                             choices=AVAILABLE_COMPRESSORS),
+        "ram": Option("size", 1 << 30, "simulated RAM size; max_pool_percent is a share of it (default 1G)"),
+        "max_pool_percent": Option("int", 20, "pool limit, percent of ram", minimum=1, maximum=100),
+        "accept_threshold_percent": Option("int", 90, "after hitting the limit, accept stores again "
+                                           "only below this percent of it", minimum=0, maximum=100),
+        "writeback": Option("bool", None, "write entries back to the device below; needed to store "
+                            "incompressible pages raw (default: on with a device below, else off)"),
+        "compact_on_limit": Option("bool", True, "run zs_compact before writing back when the pool "
+                                   "hits its limit (the zsmalloc shrinker reclaim runs alongside)"),
+        "shrinker_enabled": Option("bool", False, "proactive shrinker: each tick writes back up to one "
+                                   "batch of cold entries (second chance)"),
+        "chain_size": Option("int", DEFAULT_CHAIN_SIZE, "zsmalloc CONFIG_ZSMALLOC_CHAIN_SIZE",
+                             minimum=MIN_CHAIN_SIZE, maximum=MAX_CHAIN_SIZE),
+        "size": Option("size", None, "key space of a bottom zswap (no device below); "
+                       "default unbounded"),
+    }
+
+    def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
+        super().__init__(options, lower)
+        opts = self.options
+        if opts["writeback"] is None:
+            opts["writeback"] = lower is not None
+        if lower is None and opts["writeback"]:
+            raise ConfigError(
+                "zswap: writeback=on needs a device below; zswap may be the bottom of a stack only "
+                "with writeback off (nowhere to write pages back to)"
+            )
+        if lower is not None and opts["size"] is not None:
+            raise ConfigError(
+                f"zswap: size= applies only to a zswap with no device below; over {lower.NAME} the "
+                "capacity is that device's slots (direct) or unbounded (under a virtual layer)"
+            )
+        if opts["size"] is not None and opts["size"] < PAGE_SIZE:
+            raise ConfigError(f"zswap: size={opts['size']} is smaller than one page")
+        self.compressor: str = opts["compressor"]
+        self.writeback: bool = bool(opts["writeback"])
+        self.shrinker_enabled: bool = bool(opts["shrinker_enabled"])
+        self.compact_on_limit: bool = bool(opts["compact_on_limit"])
+        self.ram_pages = opts["ram"] // PAGE_SIZE
+        self.max_pool_pages = self.ram_pages * opts["max_pool_percent"] // 100
+        self.accept_pages = self.max_pool_pages * opts["accept_threshold_percent"] // 100
+        self.mode = MODE_UNSET
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._entries: OrderedDict[int, int] = OrderedDict()
+        self._objs: list[bytes] = [b""]  # by handle; b"" = free (handle 0 is never used)
+        self._lower_map: dict[int, int] = {}
+        self._pool = ZsPool(self.options["chain_size"], PAGE_SIZE)
+        self._keys: ClusterAllocator | None = None
+        self._full = False  # zswap_pool_reached_full
+        # debugfs / vmstat counters
+        self.stored_incompressible_pages = 0
+        self.written_back_pages = 0
+        self.reject_compress_poor = 0
+        self.reject_compress_fail = 0
+        self.reject_alloc_fail = 0  # zs_malloc never fails in the model; kept for the name
+        self.decompress_fail = 0
+        self.pool_limit_hit = 0
+        self.zswpin = 0
+        self.zswpout = 0
+        # model counters
+        # Compressor calls are derived (no counting on the per-page path):
+        # see compress_calls / decompress_calls.
+        self._discarded_compress = 0  # pages of a rejected large folio compressed before the reject
+        self._raw_loads = 0  # loads of pages stored raw (no decompression)
+        self._wb_decompress = 0  # decompressions done by writeback
+        self.rejected_to_lower = 0  # pages the pool did not take, written below instead
+        self.disk_swapins = 0  # loads served by the device below (the shrinker's protection)
+        self._protected = 0  # disk swap-ins not yet consumed by the shrinker's count
+        self.writeback_failures = 0
+        self.shrink_worker_runs = 0
+        self.shrinker_scans = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @swapops.hookimpl
+    def swapops_activate(self, ctx: SwapContext) -> None:
+        if ctx.page_size != PAGE_SIZE:
+            raise ConfigError(f"zswap: page size {ctx.page_size} unsupported (built for {PAGE_SIZE})")
+        codec = get_compressor(self.compressor)  # ConfigError names the lzo extra
+        self._codec = codec
+        self._compress: Callable[[bytes], bytes] = codec.compress
+        self._decompress: Callable[[bytes, int], bytes] = codec.decompress
+        self._malloc = self._pool.malloc
+        self._zfree = self._pool.free
+        if self.lower is not None:
+            lops = self.lower.ops
+            if lops is None:
+                raise ConfigError("zswap: the device below is not bound")
+            self._lower_alloc: Callable[[int], int] = lops.alloc
+            self._lower_free: Callable[[int, int], None] = lops.free
+            self._lower_write: Callable[[int, Folio], None] = lops.write
+            self._lower_read: Callable[[int, Folio], None] = lops.read
+            self._lower_discard: Callable[[int, int], None] = lops.discard
+            # The mode waits for the layer above (created after this activation).
+            self._alloc: Callable[[int], int] = self._resolve_then_alloc
+            self._free_keys: Callable[[int, int], None] = self._resolve_then_free
+        else:
+            self._set_mode(MODE_KEYED)
+
+    def _upper_kind(self) -> str | None:
+        dev = self.upper
+        while dev is not None and dev.KIND == "filter":  # filters are transparent
+            dev = dev.upper
+        return dev.KIND if dev is not None else None
+
+    def _current_mode(self) -> int:
+        """The mode, or the one the stack as it stands now would get (without fixing it)."""
+        if self.mode != MODE_UNSET:
+            return self.mode
+        keyed = self.lower is None or self._upper_kind() == "virtual"
+        return MODE_KEYED if keyed else MODE_DIRECT
+
+    def _resolve_mode(self) -> int:
+        """Fix the mode (first key handed out): the stack is complete by then."""
+        if self.mode == MODE_UNSET:
+            self._set_mode(self._current_mode())
+        return self.mode
+
+    def _set_mode(self, mode: int) -> None:
+        self.mode = mode
+        if mode == MODE_DIRECT:
+            self._alloc = self._lower_alloc
+            self._free_keys = self._lower_free
+        else:
+            size = self.options["size"]
+            self._keys = ClusterAllocator(None if size is None else size // PAGE_SIZE)
+            self._alloc = self._keys.alloc
+            self._free_keys = self._keys.free
+
+    def _resolve_then_alloc(self, order: int) -> int:
+        self._resolve_mode()
+        return self._alloc(order)
+
+    def _resolve_then_free(self, offset: int, nr: int) -> None:
+        self._resolve_mode()
+        self._free_keys(offset, nr)
+
+    @swapops.hookimpl
+    def swapops_deactivate(self) -> None:
+        keep = self.mode
+        self._init_state()
+        self.mode = keep
+
+    # ------------------------------------------------------------------ cluster
+
+    @swapops.hookimpl
+    def swapops_cluster_alloc(self, order: int) -> int:
+        return self._alloc(order)
+
+    @swapops.hookimpl
+    def swapops_cluster_free(self, offset: int, nr: int) -> None:
+        entries = self._entries
+        if nr == 1:
+            v = entries.pop(offset, None)
+            if v is not None:
+                self._drop(v)
+            if self._lower_map:
+                s = self._lower_map.pop(offset, -1)
+                if s >= 0:
+                    self._lower_free(s, 1)
+        else:
+            for key in range(offset, offset + nr):
+                v = entries.pop(key, None)
+                if v is not None:
+                    self._drop(v)
+                if self._lower_map:
+                    s = self._lower_map.pop(key, -1)
+                    if s >= 0:
+                        self._lower_free(s, 1)
+        self._free_keys(offset, nr)
+
+    def _drop(self, v: int) -> None:
+        """zswap_entry_free: release the zsmalloc object behind a packed entry."""
+        h = v >> 1
+        objs = self._objs
+        if len(objs[h]) == PAGE_SIZE:
+            self.stored_incompressible_pages -= 1
+        objs[h] = b""
+        self._zfree(h)
+
+    # ------------------------------------------------------------------ store
+
+    @swapops.hookimpl
+    def swapops_write_folio(self, offset: int, folio: Folio) -> None:
+        if folio.order:
+            self._write_large(offset, folio)
+            return
+        lmap = self._lower_map
+        if lmap and offset in lmap:  # KEYED rewrite of a key held below
+            self._invalidate(offset)
+        if (self._full or self._pool.pages >= self.max_pool_pages) and not self._check_limits():
+            self._reject(offset, folio, limit=True)
+            return
+        data = folio.data
+        try:
+            c = self._compress(data)
+        except Exception:
+            c = b""
+        n = len(c)
+        if not 0 < n < PAGE_SIZE:  # compression failed or did not shrink the page
+            if not self.writeback:
+                if n:
+                    self.reject_compress_poor += 1
+                else:
+                    self.reject_compress_fail += 1
+                self._reject(offset, folio, limit=False)
+                return
+            c = data
+            n = PAGE_SIZE
+            self.stored_incompressible_pages += 1
+        h = self._malloc(n)
+        try:
+            self._objs[h] = c
+        except IndexError:  # a handle beyond any used so far
+            self._grow_objs(h, c)
+        v = h << 1 | 1  # referenced, at the LRU tail
+        if self._entries.setdefault(offset, v) != v:  # a rewrite of a key still in the pool
+            self._replace(offset, v)
+        self.zswpout += 1
+        if self._pool.pages >= self.max_pool_pages and self.writeback:
+            self._limit_reached()
+
+    def _replace(self, key: int, v: int) -> None:
+        """The new object supersedes the key's old one, and goes to the LRU tail."""
+        entries = self._entries
+        self._drop(entries[key])
+        entries[key] = v
+        entries.move_to_end(key)
+
+    def _grow_objs(self, h: int, c: bytes) -> None:
+        objs = self._objs
+        objs.extend([b""] * (h + 1 - len(objs) + 1024))
+        objs[h] = c
+
+    def _check_limits(self) -> bool:
+        """zswap_check_limits with its hysteresis; True when a store may proceed."""
+        cur = self._pool.pages
+        if cur >= self.max_pool_pages:
+            self.pool_limit_hit += 1
+            self._full = True
+        elif self._full and cur <= self.accept_pages:
+            self._full = False
+        return not self._full
+
+    def _limit_reached(self) -> None:
+        """A store took the pool to its limit: the shrink worker runs at once.
+
+        The kernel notices at the next store (which it rejects) and queues the
+        worker; running it synchronously here keeps the pool at or under the
+        limit between operations. Without writeback the kernel path applies:
+        the next store sees the limit and is rejected.
+        """
+        self.pool_limit_hit += 1
+        self._full = True
+        self.shrink_worker()
+
+    def _invalidate(self, key: int) -> None:
+        """Drop whatever this layer holds for ``key`` (a rewrite supersedes it)."""
+        v = self._entries.pop(key, None)
+        if v is not None:
+            self._drop(v)
+        s = self._lower_map.pop(key, -1)
+        if s >= 0:
+            self._lower_free(s, 1)
+
+    def _reject(self, offset: int, folio: Folio, *, limit: bool) -> None:
+        """The pool does not take ``folio``: it goes to the device below, or is refused."""
+        for key in range(offset, offset + (1 << folio.order)):
+            self._invalidate(key)  # an older copy must not shadow the new one
+        try:
+            self._to_lower(offset, folio)
+        finally:
+            if limit and self.writeback:
+                self.shrink_worker()
+
+    def _to_lower(self, offset: int, folio: Folio) -> None:
+        if self.lower is None:
+            raise OutOfSwapSpaceError(
+                "zswap: the pool cannot take this page (limit reached or incompressible) and there "
+                "is no device below; the page stays with the caller"
+            )
+        nr = 1 << folio.order
+        if self._resolve_mode() == MODE_DIRECT:
+            self._lower_write(offset, folio)
+        else:
+            self._write_keyed_lower(offset, folio)
+        self.rejected_to_lower += nr
+
+    def _write_keyed_lower(self, offset: int, folio: Folio) -> None:
+        """KEYED: allocate lower slots now (delayed allocation) and write there."""
+        order = folio.order
+        nr = 1 << order
+        lmap = self._lower_map
+        s = self._lower_alloc(order)
+        if s >= 0:
+            try:
+                self._lower_write(s, folio)
+            except BaseException:
+                self._lower_free(s, nr)
+                raise
+            for i in range(nr):
+                lmap[offset + i] = s + i
+            return
+        below = self.lower.NAME if self.lower is not None else "the device below"
+        if not order:
+            raise OutOfSwapSpaceError(f"zswap: no free slot on {below} for a rejected page")
+        # No contiguous run below: one slot per page.
+        data = folio.data
+        got: list[int] = []
+        try:
+            for i in range(nr):
+                s = self._lower_alloc(0)
+                if s < 0:
+                    raise OutOfSwapSpaceError(
+                        f"zswap: no free slots on {below} for a rejected folio"
+                    )
+                got.append(s)
+                page = Folio._empty(0)
+                page.data = data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
+                self._lower_write(s, page)
+        except BaseException:
+            for s in got:
+                self._lower_free(s, 1)
+            raise
+        for i, s in enumerate(got):
+            lmap[offset + i] = s
+
+    def _write_large(self, offset: int, folio: Folio) -> None:
+        """Store a large folio page by page (zswap_store); all or nothing."""
+        nr = 1 << folio.order
+        entries = self._entries
+        for key in range(offset, offset + nr):
+            if key in entries or key in self._lower_map:
+                self._invalidate(key)
+        if (self._full or self._pool.pages >= self.max_pool_pages) and not self._check_limits():
+            self._reject(offset, folio, limit=True)
+            return
+        data = folio.data
+        compress = self._compress
+        malloc = self._malloc
+        objs = self._objs
+        stored: list[tuple[int, int]] = []
+        incompressible = 0
+        for i in range(nr):
+            page = data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
+            try:
+                c = compress(page)
+            except Exception:
+                c = b""
+            n = len(c)
+            if n >= PAGE_SIZE or not n:
+                if not self.writeback:
+                    if n:
+                        self.reject_compress_poor += 1
+                    else:
+                        self.reject_compress_fail += 1
+                    for _key, h in stored:  # zswap_store fails the whole folio
+                        objs[h] = b""
+                        self._zfree(h)
+                    self._discarded_compress += len(stored)
+                    self._reject(offset, folio, limit=False)
+                    return
+                c = page
+                n = PAGE_SIZE
+                incompressible += 1
+            h = malloc(n)
+            if h >= len(objs):
+                self._grow_objs(h, c)
+            objs[h] = c
+            stored.append((offset + i, h))
+        for key, h in stored:
+            entries[key] = h << 1 | 1
+        self.stored_incompressible_pages += incompressible
+        self.zswpout += nr
+        if self._pool.pages >= self.max_pool_pages and self.writeback:
+            self._limit_reached()
+
+    # ------------------------------------------------------------------ load
+
+    @swapops.hookimpl
+    def swapops_read_folio(self, offset: int, folio: Folio) -> None:
+        if folio.order:
+            self._read_large(offset, folio)
+            return
+        # Exclusive load: the compressed copy goes, the folio is dirty again.
+        v = self._entries.pop(offset, None)
+        if v is None:
+            self._read_lower(offset, folio)
+            return
+        h = v >> 1
+        objs = self._objs
+        c = objs[h]
+        if len(c) == PAGE_SIZE:
+            folio.data = c
+            self.stored_incompressible_pages -= 1
+            self._raw_loads += 1
+        else:
+            try:
+                folio.data = self._decompress(c, PAGE_SIZE)
+            except Exception:
+                self._entries[offset] = v  # kept (at the LRU tail); the load fails
+                self.decompress_fail += 1
+                raise DeviceIOError(f"zswap: decompression of entry {offset} failed") from None
+        objs[h] = b""
+        self._zfree(h)
+        folio.dirty = True
+        self.zswpin += 1
+
+    def _read_lower(self, offset: int, folio: Folio) -> None:
+        """Load ``folio`` (whole) from the device below."""
+        if self.lower is None:
+            raise DeviceIOError(f"zswap: entry {offset} holds no data")
+        if self._resolve_mode() == MODE_DIRECT:
+            self._lower_read(offset, folio)
+        else:
+            lmap = self._lower_map
+            nr = 1 << folio.order
+            s = lmap.get(offset, -1)
+            if s < 0:
+                raise DeviceIOError(f"zswap: entry {offset} holds no data")
+            if nr == 1 or all(lmap.get(offset + i, -1) == s + i for i in range(nr)):
+                self._lower_read(s, folio)
+            else:
+                parts = []
+                for i in range(nr):
+                    parts.append(self._lower_page(offset + i, folio))
+                folio.data = b"".join(parts)
+        nr = 1 << folio.order
+        self.disk_swapins += nr
+        self._protected += nr
+
+    def _lower_page(self, key: int, folio: Folio) -> bytes:
+        """One page of ``key`` from below; marks ``folio`` dirty if that load was exclusive."""
+        if self.lower is None:
+            raise DeviceIOError(f"zswap: entry {key} holds no data")
+        if self._resolve_mode() == MODE_DIRECT:
+            s = key
+        else:
+            s = self._lower_map.get(key, -1)
+            if s < 0:
+                raise DeviceIOError(f"zswap: entry {key} holds no data")
+        page = Folio._empty(0)
+        self._lower_read(s, page)
+        if page.dirty:
+            folio.dirty = True
+        return page.data
+
+    def _read_large(self, offset: int, folio: Folio) -> None:
+        """Load a large folio, reassembling pages from the pool and from below."""
+        nr = 1 << folio.order
+        entries = self._entries
+        keys = range(offset, offset + nr)
+        hits = [key for key in keys if key in entries]
+        if not hits:
+            self._read_lower(offset, folio)
+            return
+        objs = self._objs
+        decompress = self._decompress
+        parts: list[bytes] = []
+        below = raw = 0
+        # Phase 1: produce every page without consuming anything (a failed read
+        # below must leave the entry intact).
+        for key in keys:
+            v = entries.get(key)
+            if v is None:
+                parts.append(self._lower_page(key, folio))
+                below += 1
+                continue
+            c = objs[v >> 1]
+            if len(c) == PAGE_SIZE:
+                parts.append(c)
+                raw += 1
+            else:
+                try:
+                    parts.append(decompress(c, PAGE_SIZE))
+                except Exception:
+                    self.decompress_fail += 1
+                    raise DeviceIOError(f"zswap: decompression of entry {key} failed") from None
+        # Phase 2: the exclusive load consumes the pool copies.
+        for key in hits:
+            self._drop(entries.pop(key))
+        folio.data = b"".join(parts)
+        folio.dirty = True
+        self.zswpin += len(hits)
+        self._raw_loads += raw
+        self.disk_swapins += below
+        self._protected += below
+
+    # ------------------------------------------------------------------ other ops
+
+    @swapops.hookimpl
+    def swapops_discard(self, offset: int, nr: int) -> None:
+        """The layer above no longer needs these keys' contents: drop them, pass it on."""
+        entries = self._entries
+        for key in range(offset, offset + nr):
+            v = entries.pop(key, None)
+            if v is not None:
+                self._drop(v)
+        if self.lower is None:
+            return
+        if self._resolve_mode() == MODE_DIRECT:
+            self._lower_discard(offset, nr)
+        else:
+            for key in range(offset, offset + nr):
+                s = self._lower_map.get(key, -1)
+                if s >= 0:
+                    self._lower_discard(s, 1)
+
+    @swapops.hookimpl
+    def swapops_tick(self, now_ns: int) -> None:
+        if self.shrinker_enabled and self.writeback and self._entries:
+            self.shrinker_scan()
+
+    # ------------------------------------------------------------------ writeback
+
+    def writeback_entry(self, key: int) -> bool:
+        """zswap_writeback_entry: decompress ``key`` and write it to the device below.
+
+        DIRECT writes into the slot the entry has reserved all along (its key);
+        KEYED allocates a lower slot now. Returns False (entry kept) when the
+        device below has no slot or the write fails.
+        """
+        v = self._entries.get(key)
+        if v is None or self.lower is None:
+            return False
+        h = v >> 1
+        c = self._objs[h]
+        page = Folio._empty(0)
+        if len(c) == PAGE_SIZE:
+            page.data = c
+        else:
+            self._wb_decompress += 1
+            try:
+                page.data = self._decompress(c, PAGE_SIZE)
+            except Exception:
+                self.decompress_fail += 1
+                return False
+        try:
+            if self._resolve_mode() == MODE_DIRECT:
+                self._lower_write(key, page)
+            else:
+                s = self._lower_alloc(0)
+                if s < 0:
+                    return False
+                try:
+                    self._lower_write(s, page)
+                except BaseException:
+                    self._lower_free(s, 1)
+                    raise
+                self._lower_map[key] = s
+        except SwapOpsError:
+            return False
+        del self._entries[key]
+        self._drop(v)
+        self.written_back_pages += 1
+        return True
+
+    def _scan_one(self) -> int:
+        """One LRU step with second chance: 1 written back, 0 rotated, -1 failed."""
+        entries = self._entries
+        key, v = entries.popitem(last=False)  # the oldest entry
+        if v & 1:  # referenced: clear the bit and rotate to the tail
+            entries[key] = v ^ 1
+            return 0
+        entries[key] = v  # back at the tail; writeback_entry removes it on success
+        if self.writeback_entry(key):
+            return 1
+        self.writeback_failures += 1
+        return -1
+
+    def shrink_worker(self) -> int:
+        """shrink_worker: write back until the pool is at or under the accept threshold.
+
+        Stops after ``MAX_RECLAIM_RETRIES`` failed writebacks. Returns the
+        pages written back.
+        """
+        if not self.writeback or self.lower is None:
+            return 0
+        self.shrink_worker_runs += 1
+        pool = self._pool
+        thr = self.accept_pages
+        done = failures = 0
+        if self.compact_on_limit and pool.pages > thr:
+            pool.compact()
+        while pool.pages > thr and self._entries:
+            r = self._scan_one()
+            if r > 0:
+                done += 1
+            elif r < 0:
+                failures += 1
+                if failures >= MAX_RECLAIM_RETRIES:
+                    break
+        return done
+
+    def shrinker_count(self) -> int:
+        """zswap_shrinker_count: freeable entries minus recent disk swap-ins,
+        scaled by the pool's pages per stored page (its memory-saving factor)."""
+        stored = len(self._entries)
+        if not stored or not self.writeback:
+            return 0
+        consumed = min(self._protected, stored)
+        self._protected -= consumed
+        freeable = stored - consumed
+        return freeable * self._pool.pages // stored
+
+    def shrinker_scan(self, nr_to_scan: int | None = None) -> int:
+        """One memory-pressure shrinker call: scan up to ``nr_to_scan`` LRU entries
+        (default: one batch of ``min(count, 128)``) with second chance; return pages written."""
+        if nr_to_scan is None:
+            nr_to_scan = min(self.shrinker_count(), SHRINK_BATCH)
+        if not self.writeback or self.lower is None:
+            return 0
+        self.shrinker_scans += 1
+        done = 0
+        for _ in range(nr_to_scan):
+            if not self._entries:
+                break
+            r = self._scan_one()
+            if r > 0:
+                done += 1
+            elif r < 0:
+                break
+        return done
+
+    def compact(self) -> int:
+        """zs_compact on the pool; return the pages freed."""
+        return self._pool.compact()
+
+    # ------------------------------------------------------------------ handle API
+
+    @property
+    def size(self) -> int:
+        if self.lower is not None and self._current_mode() == MODE_DIRECT:
+            return self.lower.size
+        if self._keys is not None:
+            return self._keys.size
+        size = self.options["size"]
+        return UNBOUNDED_SIZE if size is None else size // PAGE_SIZE
+
+    @property
+    def used(self) -> int:
+        if self.lower is not None and self._current_mode() == MODE_DIRECT:
+            return self.lower.used
+        return self._keys.used if self._keys is not None else 0
+
+    @property
+    def mode_name(self) -> str:
+        """``"direct"`` or ``"keyed"``: fixed by the first allocation, until then
+        what the stack as it stands would give."""
+        return _MODE_NAMES[self._current_mode()]
+
+    @property
+    def stored_pages(self) -> int:
+        return len(self._entries)
+
+    @property
+    def pool_pages(self) -> int:
+        """Pool memory in pages, from the zsmalloc model (``zs_get_total_pages``)."""
+        return self._pool.pages
+
+    @property
+    def pool_total_size(self) -> int:
+        return self._pool.pages * PAGE_SIZE
+
+    @property
+    def pool(self) -> ZsPool:
+        return self._pool
+
+    def stored_bytes(self) -> int:
+        """Sum of the stored objects' lengths (compressed, or 4096 when raw)."""
+        return sum(len(self._objs[v >> 1]) for v in self._entries.values())
+
+    @property
+    def compress_calls(self) -> int:
+        """Compressor invocations: every page stored, every page rejected after
+        compressing, and the pages of a rejected large folio compressed before it."""
+        return (
+            self.zswpout + self.reject_compress_poor + self.reject_compress_fail
+            + self._discarded_compress
+        )
+
+    @property
+    def decompress_calls(self) -> int:
+        """Decompressor invocations: loads of compressed (not raw) entries and writebacks."""
+        return self.zswpin - self._raw_loads + self._wb_decompress
+
+    def modeled_time_ns(self) -> int:
+        """Modeled compressor time: calls times the per-page cost in ``model.COMPRESSOR_COST_NS``."""
+        comp, decomp = COMPRESSOR_COST_NS[self.compressor]
+        return self.compress_calls * comp + self.decompress_calls * decomp
+
+    def stats(self) -> dict[str, int | float]:
+        stored = len(self._entries)
+        out: dict[str, int | float] = {
+            "size": self.size,
+            "used": self.used,
+            # /sys/kernel/debug/zswap
+            "pool_total_size": self._pool.pages * PAGE_SIZE,
+            "stored_pages": stored,
+            "stored_incompressible_pages": self.stored_incompressible_pages,
+            "written_back_pages": self.written_back_pages,
+            "reject_compress_poor": self.reject_compress_poor,
+            "reject_compress_fail": self.reject_compress_fail,
+            "reject_alloc_fail": self.reject_alloc_fail,
+            "decompress_fail": self.decompress_fail,
+            "pool_limit_hit": self.pool_limit_hit,
+            # /proc/vmstat
+            "zswpin": self.zswpin,
+            "zswpout": self.zswpout,
+            "zswpwb": self.written_back_pages,
+            # model
+            "pool_pages": self._pool.pages,
+            "max_pool_pages": self.max_pool_pages,
+            "accept_threshold_pages": self.accept_pages,
+            "pool_reached_full": int(self._full),
+            "stored_bytes": self.stored_bytes(),
+            "lower_pages": len(self._lower_map),
+            "rejected_to_lower": self.rejected_to_lower,
+            "disk_swapins": self.disk_swapins,
+            "writeback_failures": self.writeback_failures,
+            "shrink_worker_runs": self.shrink_worker_runs,
+            "shrinker_scans": self.shrinker_scans,
+            "pages_compacted": self._pool.pages_compacted,
+            "compress_calls": self.compress_calls,
+            "decompress_calls": self.decompress_calls,
+            "modeled_time_ns": self.modeled_time_ns(),
+        }
+        out["compression_ratio"] = (stored * PAGE_SIZE / out["stored_bytes"]) if stored else 0.0
+        return out
+
+    def kernel_overhead(self) -> dict[str, float]:
+        """Modeled kernel metadata (:func:`swapops.overhead.zswap_model`).
+
+        Per stored page: ``zswap_entry`` (48 B) + zsmalloc handle (8 B), plus,
+        when keyed by slot numbers (DIRECT, or a bottom zswap keyed by its own
+        offsets), an xarray slot (8 B) and the ``struct xarray`` heads, one per
+        64 MiB of swap, allocated at swapon (unknown, so not counted, for an
+        unbounded key space). Under a virtual layer the tree is gone: vswap's
+        descriptor points at the entry.
+        """
+        mode = self._current_mode()
+        if mode == MODE_DIRECT and self.lower is not None:
+            model = overhead.zswap_model(nr_slots=self.lower.size)
+        elif self.lower is not None:
+            model = overhead.zswap_model(below_virtual=True)
+        else:
+            size = self.options["size"]
+            model = overhead.zswap_model(nr_slots=None if size is None else size // PAGE_SIZE)
+        return model.report(len(self._entries))
+
+    def __repr__(self) -> str:
+        return (
+            f"<ZswapDevice {self.compressor} {self.mode_name} stored={len(self._entries)} "
+            f"pool={self._pool.pages}/{self.max_pool_pages}p>"
+        )
+
+
+__all__ = ["ZswapDevice", "MODE_DIRECT", "MODE_KEYED", "MODE_UNSET"]
