@@ -83,13 +83,14 @@ def test_run_prints_tables() -> None:
 
 def test_run_record_and_replay_trace(tmp_path: pathlib.Path) -> None:
     trace = tmp_path / "run.trace.gz"
-    first = invoke("run", "swapfile", "-w", "fork", "--record", str(trace), "--json", *SMALL)
+    first = invoke("run", "swapfile", "-w", "fork", "--seed", "7", "--mix", "zero=0.4", "--record", str(trace),
+                   "--json", *SMALL)
     assert first.exit_code == 0, first.stderr
-    again = invoke("run", "swapfile", "--trace", str(trace), "--json", *SMALL)
+    again = invoke("run", "swapfile", "--trace", str(trace), "--json", *SMALL)  # seed and mix from the header
     assert again.exit_code == 0, again.stderr
     a, b = json.loads(first.stdout), json.loads(again.stdout)
     assert a["totals"] == b["totals"] and a["mm"] == b["mm"]
-    assert b["workload"]["name"] == "trace"
+    assert b["workload"]["name"] == "trace" and b["seed"] == 7 and b["workload"]["mix"]["zero"] == 0.4
 
 
 def test_run_plot_writes_a_png(tmp_path: pathlib.Path) -> None:

@@ -135,7 +135,8 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ram", default=runner.DEFAULT_RAM, show_default=True, callback=_size, help="RAM size"),
         click.option("--swap", default=runner.DEFAULT_SWAP, show_default=True, callback=_size,
                      help="swap size given to swapon (the swapfile's size)"),
-        click.option("--seed", default=0, show_default=True, type=int, help="seed of workload, contents and devices"),
+        click.option("--seed", default=None, type=int,
+                     help="seed of workload, contents and devices  [default: 0, or a trace's own]"),
         click.option("--events", type=click.IntRange(min=1), default=None,
                      help=f"events to replay  [default: {runner.DEFAULT_EVENTS}]"),
         click.option("--pages", type=click.IntRange(min=1), default=None,
@@ -425,6 +426,18 @@ def inspect(file: str, as_json: bool) -> None:
             value = ", ".join(map(str, value)) or "-"
         table.add_row(key, str(value))
     _console().print(table)
+
+def _add_sweep_commands() -> None:
+    """``swapops sweep`` and ``swapops plot`` live in :mod:`swapops.sweep_cli`."""
+    try:
+        from .sweep_cli import plot_command, sweep_command
+    except ImportError:  # pragma: no cover - a partial install
+        return
+    main.add_command(sweep_command)
+    main.add_command(plot_command)
+
+
+_add_sweep_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -341,7 +341,7 @@ def run(
     stack: str = "swapfile",
     workload: str | Workload | TraceWorkload = DEFAULT_WORKLOAD,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     ram: int | str = DEFAULT_RAM,
     swap: int | str | None = DEFAULT_SWAP,
     events: int | None = None,
@@ -363,8 +363,11 @@ def run(
     ``swap`` is the size given to swapon (it reaches the bottom layer that has
     a ``size`` option: the swapfile). With ``swapoff`` the stack's physical
     backend is swapped off at the end (:func:`backend_of`) and the work it
-    took is reported; the metrics are taken before that.
+    took is reported; the metrics are taken before that. ``seed`` defaults to
+    0, or for a trace to the seed in its header (with its content mix).
     """
+    if seed is None:
+        seed = workload.seed if isinstance(workload, TraceWorkload) else 0
     wl = build_workload(workload, ram=ram, seed=seed, events=events, pages=pages, processes=processes,
                         write_fraction=write_fraction, params=workload_params)
     r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, verify=verify,

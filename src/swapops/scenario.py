@@ -127,7 +127,9 @@ def run_scenario(scn: Mapping[str, Any], *, progress: Progress | None = None) ->
     mix: Mapping[str, float] | None = parse_mix(wl["mix"]) if "mix" in wl else None
     if "trace" in wl:
         workload = TraceWorkload(wl["trace"], events=wl.get("events"))
-        if mix is None:  # replay with the mix it was recorded with
+        if "seed" not in scn:  # replay with the seed and mix it was recorded with
+            seed = workload.seed
+        if mix is None:
             recorded = workload.header.get("mix", {})
             mix = {k: float(v) for k, v in recorded.items() if k in ("zero", "random")}
     else:
