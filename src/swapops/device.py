@@ -112,6 +112,16 @@ class SwapDevice:
         self.type: int = -1  # index in the swap area table, set when this is a stack's top
         self.priority: int = -1
 
+    def fast_ops(self) -> Mapping[str, Callable[..., Any]]:
+        """Operations to bind instead of the hookimpl methods, after activation.
+
+        A device may return callables with exactly the contract of one of its
+        operations but fewer Python calls (e.g. ``{"swapops_cluster_alloc":
+        self.allocator.alloc}``). The hookimpl stays the validated contract
+        and is used when tracing is on.
+        """
+        return {}
+
     # -- handle API ------------------------------------------------------------
 
     @property

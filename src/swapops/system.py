@@ -230,13 +230,19 @@ class SwapSystem:
                     raise ConfigError(f"{cls.NAME}: {exc}") from exc
                 self._seq += 1
                 where = f"{swap_type if above is None else 'sub'}.{self._seq}/{index}/{cls.NAME}"
-                self._bind(dev)
+                table = self._bind(dev)
                 built.append(dev)
                 dev.ctx = SwapContext(self.clock, self.seed, PAGE_SIZE, self, where)
-                activate = getattr(dev, "swapops_activate", None)
+                activate = table.get("swapops_activate")
                 if activate is not None:
                     activate(dev.ctx)
                 activated.append(dev)
+                if not self.trace:
+                    # Operations the activated device offers with the same
+                    # contract and fewer calls (e.g. its allocator's alloc).
+                    fast = dev.fast_ops()
+                    table.update({op: fn for op, fn in fast.items() if op in table})
+                dev.ops = DeviceDispatch(dev, table)
                 lower = dev
         except BaseException:
             for dev in reversed(built):
@@ -273,7 +279,7 @@ class SwapSystem:
                 return swap_type
         raise DeviceBusyError(f"all {MAX_SWAPFILES} swap areas are in use (MAX_SWAPFILES)")
 
-    def _bind(self, dev: SwapDevice) -> None:
+    def _bind(self, dev: SwapDevice) -> dict[str, Callable[..., Any]]:
         """Register the device and resolve its operations once (init_swap_ops)."""
         name = f"{dev.NAME}@{id(dev):x}"
         try:
@@ -294,7 +300,7 @@ class SwapSystem:
             )
         if self.trace:
             table = {op: self._traced(dev, op, fn) for op, fn in table.items()}
-        dev.ops = DeviceDispatch(dev, table)
+        return table
 
     def _traced(self, dev: SwapDevice, op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         hook = self.pm.hook.swapops_trace
@@ -406,13 +412,13 @@ class SwapSystem:
     def _lookup(self, entry: SwapEntry) -> tuple[SwapArea, bytearray, int, int]:
         try:
             swap_type, offset = entry
-            area = self._areas[swap_type]
+            area = self._areas[swap_type] if swap_type >= 0 else None
             table = area.tables[offset >> CLUSTER_SHIFT]  # type: ignore[union-attr]
             i = offset & CLUSTER_MASK
             state = table[i]
         except (TypeError, ValueError, IndexError, KeyError, AttributeError):
             raise InvalidEntryError(f"invalid swap entry {entry!r}: not a live entry") from None
-        if not state or state & TAIL or swap_type < 0 or offset < 0:
+        if not state or state & TAIL:
             raise InvalidEntryError(f"invalid swap entry {entry!r}: not a live entry")
         return area, table, i, state  # type: ignore[return-value]
 
@@ -425,17 +431,19 @@ class SwapSystem:
         (:meth:`swap_cache_drop`). ``cache=True`` keeps it cached regardless,
         as a swap-in under memory pressure leaves a clean page in the cache.
         """
-        cached = self._swapcache.get(entry)
-        if cached is not None:
-            return cached
+        if self._swapcache:
+            cached = self._swapcache.get(entry)
+            if cached is not None:
+                return cached
         area, table, i, state = self._lookup(entry)
         offset = entry[1]
         order = area.orders[offset] if state & HEAD else 0
+        folio = _new_folio(Folio)
+        folio.order = order
+        folio.dirty = False
         if state & ZERO:
-            folio = Folio._empty(order)
             folio.data = ZERO_PAGES[order]
         else:
-            folio = Folio._empty(order)
             area.read(offset, folio)
         area.pswpin += 1 << order
         if folio.dirty or cache:
@@ -703,6 +711,7 @@ class SwapSystem:
         return f"<SwapSystem areas={[a.device.stack_name for a in self._areas if a]}>"
 
 
+_new_folio = object.__new__
 _TAILS = tuple(bytes([TAIL]) * ((1 << o) - 1) for o in range(10))
 
 __all__ = ["SwapSystem", "SwapsRow", "SwapoffReport", "SwapOwner", "SwapEntry", "MAX_SWAPFILES"]

@@ -12,7 +12,7 @@ page discard frees clusters through a discard list.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import swapops
@@ -152,6 +152,10 @@ class SwapfileDevice(SwapDevice):
         self._bwrite = self.backing.write
         self._bread = self.backing.read
         self._bfree = self.backing.free
+
+    def fast_ops(self) -> Mapping[str, Callable[..., Any]]:
+        # Allocation is the allocator's alone: bind it directly.
+        return {"swapops_cluster_alloc": self._alloc}
 
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
