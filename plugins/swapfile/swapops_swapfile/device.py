@@ -75,6 +75,7 @@ class SwapfileDevice(SwapDevice):
         self.discards = 0
         self.modeled_ns = 0
         self._last_end = -1
+        self._timed = False  # the RAM profile costs no modeled time: skip the model
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -137,6 +138,7 @@ class SwapfileDevice(SwapDevice):
             self.flash = NandFlash(geometry, FlashTiming.profile(opts["flash_timing"]), seed=ctx.seed)
         else:
             self.timing = get_profile(device)
+            self._timed = device != "ram"
         rotational = self.timing.rotational if opts["rotational"] is None else opts["rotational"]
         self.allocator = ClusterAllocator(
             self.nr_slots,
@@ -187,7 +189,7 @@ class SwapfileDevice(SwapDevice):
                 self.flash.write(offset)
             else:
                 self.flash.write_run(offset, nr)
-        else:
+        elif self._timed:
             self.modeled_ns += self.timing.io_ns(nr, offset == self._last_end, True)
             self._last_end = offset + nr
 
@@ -198,7 +200,7 @@ class SwapfileDevice(SwapDevice):
         self.reads += nr
         if self.flash is not None:
             self.flash.read(offset, nr)
-        else:
+        elif self._timed:
             self.modeled_ns += self.timing.io_ns(nr, offset == self._last_end, False)
             self._last_end = offset + nr
 
