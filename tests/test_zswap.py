@@ -363,6 +363,25 @@ def test_hysteresis_without_writeback(system: swapops.SwapSystem) -> None:
     assert dev.rejected_to_lower == rejected_before + 1
 
 
+def test_writeback_failures_when_nothing_is_left_below(system: swapops.SwapSystem) -> None:
+    """Keyed over a tiny swapfile: writeback runs out of slots, the worker gives up,
+    stores are refused once nothing below can take them; stored pages stay intact."""
+    top = system.swapon("toyvirt>zswap:ram=2M>swapfile", size="64K")
+    dev = zdev(top)
+    swapfile = layer(top, "swapfile")
+    rng = random.Random(23)
+    kept: list[tuple[tuple[int, int], bytes]] = []
+    with pytest.raises(OutOfSwapSpaceError):
+        for _ in range(5_000):
+            page = corpus.text_page(rng)
+            kept.append((system.swap_out(Folio(page)), page))
+    assert swapfile.used == swapfile.size  # every slot below took a written-back page
+    assert dev.writeback_failures >= 1 and dev.written_back_pages == swapfile.size
+    for entry, page in kept:
+        assert system.swap_in(entry).data == page
+    check_sizes(top)
+
+
 def test_second_chance_lru(system: swapops.SwapSystem) -> None:
     top = system.swapon("zswap>swapfile", size="4M")
     dev = zdev(top)
@@ -566,6 +585,15 @@ def test_swapoff_restores_everything(system: swapops.SwapSystem) -> None:
     report = system.swapoff(top)
     assert {e: f.data for e, f in report.restored.items()} == pages
     assert system.devices == []
+
+
+def test_counters_survive_swapoff(system: swapops.SwapSystem) -> None:
+    top = system.swapon("zswap>swapfile", size="4M")
+    dev = zdev(top)
+    entry = system.swap_out(Folio(corpus.text_page(random.Random(24))))
+    system.swap_free(entry)
+    system.swapoff(top)
+    assert dev.zswpout == 1 and dev.stored_pages == 0 and dev.pool_pages == 0
 
 
 def test_discard_drops_entries(system: swapops.SwapSystem) -> None:

@@ -210,9 +210,15 @@ class ZswapDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
-        keep = self.mode
-        self._init_state()
-        self.mode = keep
+        """swapoff: release the pool (no entry is live by now); counters stay readable."""
+        self._entries.clear()
+        self._objs = [b""]
+        self._lower_map.clear()
+        self._pool = ZsPool(self.options["chain_size"], PAGE_SIZE)
+        self._malloc = self._pool.malloc
+        self._zfree = self._pool.free
+        self._full = False
+        self.stored_incompressible_pages = 0
 
     # ------------------------------------------------------------------ cluster
 
@@ -581,7 +587,13 @@ class ZswapDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_tick(self, now_ns: int) -> None:
-        if self.shrinker_enabled and self.writeback and self._entries:
+        """Simulated time passes: a shrink worker left short of the threshold
+        (failed writebacks) retries; the proactive shrinker makes one call."""
+        if not self.writeback or not self._entries:
+            return
+        if self._full and self._pool.pages > self.accept_pages:
+            self.shrink_worker()
+        if self.shrinker_enabled:
             self.shrinker_scan()
 
     # ------------------------------------------------------------------ writeback
