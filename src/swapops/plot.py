@@ -76,6 +76,11 @@ def plot_run(result: dict[str, Any], path: str | os.PathLike[str]) -> str:
     waf = [float("nan") if v is None else v for v in s.get("waf", [])]
     ax.plot(x, waf, color="tab:red")
     ax.set_title("flash WAF (modeled)")
+    if all(v is None for v in s.get("waf", [])):
+        ax.text(0.5, 0.5, "no flash device", ha="center", va="center", transform=ax.transAxes, color="grey")
+    if not any(s.get("pool_pages", [])):
+        axes[0][1].text(0.5, 0.5, "no zswap", ha="center", va="center", transform=axes[0][1].transAxes,
+                        color="grey")
     for row in axes:
         for a in row:
             a.grid(alpha=0.3)
