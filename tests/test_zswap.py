@@ -699,3 +699,66 @@ def test_options_are_documented() -> None:
         assert f"`{name}`" in text, name
     for name in ("pool_total_size", "written_back_pages", "zswpwb", "reject_compress_poor"):
         assert name in text
+
+
+# --------------------------------------------------------------------------- random walk against a model
+
+
+STACKS = [
+    "zswap:ram=1M>swapfile",
+    "zswap:ram=1M,writeback=off>swapfile",
+    "zswap:ram=1M,compressor=zstd>zswap:ram=2M>swapfile",
+    "toyvirt>zswap:ram=1M>swapfile",
+    "zswap:ram=2M",
+    "vswap>zswap:ram=1M>swapfile",
+]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_random_walk_matches_a_dict_model(
+    system: swapops.SwapSystem, stack: str, shapes: dict[str, list[bytes]]
+) -> None:
+    """Random swap-outs (small and large folios, every page shape), swap-ins, frees,
+    reclaim of the swap cache, shrinker calls and ticks; every read returns what was
+    written and the accounting holds after every step."""
+    if stack.startswith("vswap") and "vswap" not in system.registry:
+        pytest.skip("the vswap module is not installed")
+    top = system.swapon(stack, size="2M" if "swapfile" in stack else None)
+    dev = zdev(top)
+    rng = random.Random(f"walk:{stack}")
+    pool = [p for group in shapes.values() for p in group] + [corpus.text_page(rng) for _ in range(20)]
+    model: dict[tuple[int, int], bytes] = {}
+    for step in range(700):
+        op = rng.random()
+        if op < 0.45 or not model:
+            order = 2 if rng.random() < 0.1 else 0
+            data = b"".join(pool[rng.randrange(len(pool))] for _ in range(1 << order))
+            try:
+                entry = system.swap_out(Folio(data))
+            except OutOfSwapSpaceError:
+                continue
+            model[entry] = data
+        elif op < 0.65:
+            entry = rng.choice(list(model))
+            assert system.swap_in(entry).data == model[entry], (step, entry)
+        elif op < 0.85:
+            entry = rng.choice(list(model))
+            assert system.swap_free(entry) == 0
+            del model[entry]
+        elif op < 0.93:
+            system.reclaim_swap_cache()
+        elif op < 0.97:
+            dev.shrinker_scan(rng.randrange(1, 16))
+        else:
+            system.advance(1_000_000)
+        if step % 25 == 0:
+            check_sizes(top)
+            assert dev.stored_pages == dev.pool.objects
+            if dev.writeback:
+                assert dev.pool_pages <= dev.max_pool_pages
+    for entry, data in model.items():
+        assert system.swap_in(entry).data == data
+    for entry in list(model):
+        system.swap_free(entry)
+    assert dev.stored_pages == 0 and dev.pool_pages == 0
+    assert all(d.used == 0 for d in top.layers())

@@ -752,8 +752,9 @@ class ZswapDevice(SwapDevice):
         return self._pool
 
     def stored_bytes(self) -> int:
-        """Sum of the stored objects' lengths (compressed, or 4096 when raw)."""
-        return sum(len(self._objs[v >> 1]) for v in self._entries.values())
+        """Sum of the stored objects' lengths (compressed, or 4096 when raw):
+        the lengths the pool's objects were allocated with."""
+        return int(self._pool.stats()["bytes_stored"])
 
     @property
     def compress_calls(self) -> int:
