@@ -385,6 +385,12 @@ def test_user_mistakes_are_one_line_and_exit_2(args: list[str], needle: str) -> 
     assert needle in res.stderr, res.stderr
 
 
+def test_no_command_prints_the_help() -> None:
+    res = invoke()
+    assert res.exit_code == 0
+    assert "Commands:" in res.stdout and "compare" in res.stdout
+
+
 def test_inspect_of_a_file_that_is_not_swap(tmp_path: pathlib.Path) -> None:
     junk = tmp_path / "junk.img"
     junk.write_bytes(bytes(65536))

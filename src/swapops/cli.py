@@ -37,6 +37,9 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+_NoArgsIsHelp: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (click.UsageError,), {}))
+
+
 class _Main(click.Group):
     """A group whose errors are one line on stderr (exit 2), never a traceback."""
 
@@ -47,6 +50,9 @@ class _Main(click.Group):
         except click.exceptions.Abort:
             click.echo(f"{PROG}: aborted", err=True)
             sys.exit(1)
+        except _NoArgsIsHelp as exc:  # plain `swapops`: the help, not an error
+            click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            sys.exit(0)
         except click.UsageError as exc:
             hint = f" (see '{PROG} {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
             _fail(exc.format_message() + hint)

@@ -424,7 +424,11 @@ def compare(
     """
     chosen = list(stacks or DEFAULT_STACKS)
     jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(chosen)))
-    ctx = mp.get_context("fork")
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:  # no fork on this platform: one after the other, in this process
+        return [run(s, workload, progress=_bind_progress(progress, s) if progress else None, **kwargs)
+                for s in chosen]
     queue: Any = ctx.Queue()
     with ctx.Pool(jobs, initializer=_child_init, initargs=(queue,), maxtasksperchild=1) as pool:
         pending = [pool.apply_async(_child_run, (stack, workload, kwargs)) for stack in chosen]
@@ -432,6 +436,13 @@ def compare(
             _drain(queue, progress, 0.1)
         _drain(queue, progress, 0.0)
         return [p.get() for p in pending]
+
+
+def _bind_progress(progress: Callable[[str, int], None], stack: str) -> Progress:
+    def cb(n: int) -> None:
+        progress(stack, n)
+
+    return cb
 
 
 _QUEUE: Any = None
