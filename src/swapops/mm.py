@@ -46,7 +46,7 @@ counts it, ``overcommit_*``) instead of killing a process.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from .errors import DeviceIOError, OutOfSwapSpaceError, SwapOpsError
@@ -697,13 +697,4 @@ COUNTERS = (
 )
 
 
-def replay_all(mm: MM, chunks: Iterable[tuple[list[int], list[int], list[int]]]) -> int:
-    """Replay every chunk; return the number of events."""
-    total = 0
-    for ops, a, b in chunks:
-        mm.replay(ops, a, b)
-        total += len(ops)
-    return total
-
-
-__all__ = ["MM", "DataMismatchError", "SWAP_CLUSTER_MAX", "COUNTERS", "replay_all"]
+__all__ = ["MM", "DataMismatchError", "SWAP_CLUSTER_MAX", "COUNTERS"]

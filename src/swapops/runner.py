@@ -29,7 +29,7 @@ from .errors import ConfigError, SwapOpsError
 from .metrics import Sampler, area_report, clean, totals
 from .mm import MM
 from .registry import SwapPluginWarning
-from .sizes import PAGE_SIZE, format_size, parse_size
+from .sizes import PAGE_SIZE, parse_size
 from .stack import LayerSpec, StackSpec, check_stack, parse_stack
 from .system import SwapSystem
 from .trace import TraceWorkload, TraceWriter
@@ -476,5 +476,5 @@ def _drain(queue: Any, progress: Callable[[str, int], None] | None, timeout: flo
 
 __all__ = [
     "DEFAULT_STACKS", "DEFAULT_RAM", "DEFAULT_SWAP", "DEFAULT_EVENTS", "SCHEMA", "Run", "run", "compare",
-    "backend_of", "build_workload", "check_stacks", "missing_modules", "quiet_system", "format_size",
+    "backend_of", "build_workload", "check_stacks", "missing_modules", "quiet_system",
 ]
