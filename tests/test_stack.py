@@ -40,3 +40,11 @@ def test_placement_rules(toy_system: swapops.SwapSystem) -> None:
         toy_system.swapon("toyram>toyram")
     with pytest.raises(InvalidStackError, match="toycache cannot sit on toycache|at most once"):
         toy_system.swapon("toycache>toycache>toyram")
+
+
+def test_bad_choice_names_the_choices() -> None:
+    from swapops.errors import ConfigError
+    from swapops.options import Option
+
+    with pytest.raises(ConfigError, match="expected one of lz4, zstd"):
+        Option("choice", "lz4", choices=("lz4", "zstd")).parse("zswap", "compressor", "gzip")

@@ -67,6 +67,8 @@ class Option:
                 result = str(value)
         except InvalidSizeError as exc:
             raise ConfigError(f"{module}: option {name}: {exc}") from None
+        except ConfigError:
+            raise
         except (ValueError, TypeError):
             raise ConfigError(f"{where}: expected {_describe(self.kind)}") from None
         if self.minimum is not None and result < self.minimum:
