@@ -52,11 +52,11 @@ SECTIONS = ("rt", "zswap", "replay", "scale", "nand")
 #: Per mode: repeats and sizes of each section.
 MODES: dict[str, dict[str, Any]] = {
     "full": {
-        "rt_repeats": 21, "rt_batch": dict(bench_roundtrip.BATCH), "rt_flash": True,
-        "zswap_pages": 1024, "zswap_repeats": 21,
-        "replay_events": None, "replay_repeats": 3, "replay_extra": True,
+        "rt_repeats": 31, "rt_batch": dict(bench_roundtrip.BATCH), "rt_flash": True,
+        "zswap_pages": 1024, "zswap_repeats": 31,
+        "replay_events": None, "replay_repeats": 5, "replay_extra": True,
         "swapon_repeats": 9, "perpage_repeats": 15, "perpage_count": 1024, "slot_n": 131072,
-        "nand_logical": bench_nand.LOGICAL_PAGES, "nand_repeats": 7,
+        "nand_logical": bench_nand.LOGICAL_PAGES, "nand_repeats": 11,
     },
     "quick": {
         "rt_repeats": 7, "rt_batch": dict(bench_roundtrip.BATCH), "rt_flash": False,
@@ -229,6 +229,11 @@ def run_suite(mode: str, sections: tuple[str, ...], clock: str, profile: bool,
         res["profiles"] = {
             "roundtrip_swapfile": bench_roundtrip.profile_roundtrip("swapfile", 0, count, batches),
             "roundtrip_vswap_swapfile": bench_roundtrip.profile_roundtrip("vswap>swapfile", 0, count, batches),
+            "roundtrip_vswap_swapfile_o9": bench_roundtrip.profile_roundtrip(
+                "vswap>swapfile", 9, max(1, count >> 8), batches),
+            "roundtrip_zswap_swapfile": bench_roundtrip.profile_roundtrip("zswap>swapfile", 0, count, batches),
+            "roundtrip_flashbuf_swapfile": bench_roundtrip.profile_roundtrip(
+                "flashbuf>swapfile", 0, count, batches),
             "replay_swapfile": bench_replay.profile_replay("swapfile", 4096 if mode == "smoke" else 100_000),
         }
         res["profiles"]["seconds"] = time.perf_counter() - t
@@ -326,7 +331,7 @@ def print_tables(doc: dict[str, Any]) -> None:
     prof = doc["results"].get("profiles")
     if prof:
         for key in ("roundtrip_swapfile", "roundtrip_vswap_swapfile"):
-            p = prof[key]
+            p = prof[key]  # the others are in the JSON
             pt2 = Table(title=f"cProfile {p['stack']} round trip, order {p['order']} "
                               f"(µs/page under the profiler: {p['profiled_us_per_page']:.2f})")
             pt2.add_column("function")
