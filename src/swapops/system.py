@@ -572,12 +572,17 @@ class SwapSystem:
                 before = area.pswpin
                 report.pte_visits = owner.unuse(self, area.type)
                 report.pages_read = area.pswpin - before
-            for offset in list(area.live_offsets()):
+            live = list(area.live_offsets())
+            # Read every entry back before releasing any: a read error then
+            # leaves every entry live (none is lost with the unreturned report).
+            for offset in live:
                 entry = (area.type, offset)
-                folio = self.swap_in(entry)
+                report.restored[entry] = self.swap_in(entry)
+            for offset in live:
+                entry = (area.type, offset)
+                folio = report.restored[entry]
                 _a, table, i, state = self._lookup(entry)
                 report.pages_read += folio.nr_pages
-                report.restored[entry] = folio
                 refs = self.swap_count(entry)
                 report.pte_visits += refs
                 self._swapcache.pop(entry, None)

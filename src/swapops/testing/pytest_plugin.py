@@ -2,12 +2,27 @@
 
 Profiles: ``ci`` (default, fast), ``dev`` and ``deep`` (on demand:
 ``pytest --hypothesis-profile=deep`` or ``SWAPOPS_HYPOTHESIS_PROFILE=deep``).
+
+Fixtures:
+
+``swapops_system``
+    a fresh :class:`swapops.SwapSystem` with every installed module.
+``swapops_conformance``
+    ``swapops_conformance(*stacks, **config)`` runs the conformance state
+    machine on one system with ``stacks`` side by side (``(stack, priority)``
+    pairs give priorities); each stack goes through
+    :func:`swapops.testing.small_stack` unless ``small=False``.
+``swapops_differential``
+    the same, one system per stack, driven in lockstep.
+``swapops_faulty``
+    the :mod:`swapops.testing.faulty` plugin module, for ``plugins=[...]``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -34,3 +49,53 @@ def swapops_system() -> Iterator[object]:
     yield system
     for dev in list(system.devices):
         system.swapoff(dev)
+
+
+def _runner(lockstep: bool) -> Callable[..., None]:
+    from swapops import SwapSystem
+    from swapops.testing import stateful
+    from swapops.testing.stacks import small_stack
+
+    def run(
+        *stacks: Any,
+        small: bool = True,
+        options: Mapping[str, Mapping[str, object] | str] | None = None,
+        settings: Any = None,
+        **config: Any,
+    ) -> None:
+        plans = []
+        registry = None
+        if small:
+            probe = SwapSystem(plugins=list(config.get("plugins", ())), autoload=config.get("autoload"))
+            registry = probe.registry
+        for stack in stacks:
+            spec, priority = (stack, -1) if isinstance(stack, str) else stack
+            if small:
+                spec = small_stack(spec, options, registry)
+            plans.append(stateful.StackPlan(spec, priority))
+        if lockstep:
+            stateful.run_differential(*plans, settings=settings, **config)
+        else:
+            stateful.run_conformance(*plans, settings=settings, **config)
+
+    return run
+
+
+@pytest.fixture
+def swapops_conformance() -> Callable[..., None]:
+    """Run the conformance machine: ``swapops_conformance("mymodule>swapfile")``."""
+    return _runner(lockstep=False)
+
+
+@pytest.fixture
+def swapops_differential() -> Callable[..., None]:
+    """Run the differential machine: ``swapops_differential("zswap>swapfile", "swapfile")``."""
+    return _runner(lockstep=True)
+
+
+@pytest.fixture
+def swapops_faulty() -> ModuleType:
+    """The fault-injection plugin module (``plugins=[swapops_faulty]``)."""
+    from swapops.testing import faulty
+
+    return faulty

@@ -1,0 +1,123 @@
+"""Small, fast stacks for tests, and the chains a conformance run covers.
+
+Nothing here needs hypothesis. :func:`small_stack` adds options that keep
+every layer small (a few hundred slots, a pool that hits its limit, a buffer
+that flushes often) so a stateful test reaches full devices, writeback and
+cleaning in a few dozen steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from swapops.errors import SwapOpsError
+from swapops.registry import ModuleRegistry
+from swapops.stack import LayerSpec, StackSpec, check_stack, parse_stack, valid_chains
+
+BUILTIN_MODULES = ("swapfile", "vswap", "zswap", "flashbuf")
+
+#: Options :func:`small_stack` adds per module (options already in the stack
+#: string, or passed to :func:`small_stack`, win). Extend it for your module,
+#: or pass ``options={"mymodule": {...}}``.
+SMALL_OPTIONS: dict[str, dict[str, str]] = {
+    # 127 usable slots (slot 0 is the header): fills up within a run.
+    "swapfile": {"size": "1M"},
+    # pool limit 20 % of 512K = 25 pages: random pages (stored raw) reach it
+    # and writeback or rejection happens within a run.
+    "zswap": {"ram": "512K"},
+    # 16-page segments and an 8-page buffer: flushes, partial flushes (timer,
+    # unplug) and segment cleaning within a run; size= for unbounded lowers.
+    "flashbuf": {"size": "256K", "segment": "16", "buffer": "32K", "flush_interval": "1000000"},
+}
+
+
+def _as_dict(value: Mapping[str, object] | str) -> dict[str, str]:
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        return dict(parse_stack("x:" + value).layers[0].options)
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def small_stack(
+    chain: str,
+    options: Mapping[str, Mapping[str, object] | str] | None = None,
+    registry: ModuleRegistry | None = None,
+) -> str:
+    """``chain`` with options that make each layer small and fast.
+
+    :param chain: a stack string, e.g. ``"vswap>zswap>swapfile"``; options in
+        it win over everything else.
+    :param options: per module name, options to use instead of
+        :data:`SMALL_OPTIONS` (a mapping or ``"k=v,k=v"``); a module author
+        passes their own here.
+    :param registry: when given, options a module does not declare are
+        dropped (so a renamed option does not break every test).
+    :return: the stack string, e.g.
+        ``"vswap>zswap:ram=512K>swapfile:size=512K"``.
+    """
+    spec = parse_stack(chain)
+    extra = {name: _as_dict(value) for name, value in (options or {}).items()}
+    layers = []
+    for layer in spec.layers:
+        merged = dict(SMALL_OPTIONS.get(layer.module, {}))
+        merged.update(extra.get(layer.module, {}))
+        if registry is not None and layer.module in registry:
+            declared = registry.get(layer.module).OPTIONS
+            merged = {k: v for k, v in merged.items() if k in declared}
+        merged.update(layer.option_dict())
+        layers.append(LayerSpec(layer.module, tuple(merged.items())))
+    return str(StackSpec(tuple(layers)))
+
+
+def chain_of(stack: str) -> str:
+    """The module chain of a stack string, without options (``"zswap>swapfile"``)."""
+    return ">".join(parse_stack(stack).modules)
+
+
+def conformance_chains(
+    registry: ModuleRegistry, modules: Iterable[str] = BUILTIN_MODULES, max_depth: int = 4
+) -> list[str]:
+    """Every valid chain of the installed ``modules`` (missing ones are left out)."""
+    return valid_chains(registry, [m for m in modules if m in registry], max_depth=max_depth)
+
+
+def chains_with(
+    module: str,
+    registry: ModuleRegistry,
+    others: Iterable[str] = BUILTIN_MODULES,
+    max_depth: int = 3,
+) -> list[str]:
+    """Valid chains that contain ``module``, stacked with the installed ``others``.
+
+    A module author's list of stacks to prove: the module alone (if it may be
+    the bottom) and under or over each built-in module.
+    """
+    names = [module, *(m for m in others if m in registry and m != module)]
+    return [c for c in valid_chains(registry, names, max_depth=max_depth) if module in c.split(">")]
+
+
+def backend_of(stack: str) -> str:
+    """The stack below the top layer (what ``swapon(..., above=top)`` re-attaches)."""
+    spec = parse_stack(stack)
+    return str(StackSpec(spec.layers[1:]))
+
+
+def is_valid(chain: str, registry: ModuleRegistry) -> bool:
+    try:
+        check_stack(parse_stack(chain).modules, registry)
+    except SwapOpsError:
+        return False
+    return True
+
+
+__all__ = [
+    "BUILTIN_MODULES",
+    "SMALL_OPTIONS",
+    "backend_of",
+    "chain_of",
+    "chains_with",
+    "conformance_chains",
+    "is_valid",
+    "small_stack",
+]
