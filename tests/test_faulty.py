@@ -244,3 +244,24 @@ def test_swapoff_with_a_read_error_loses_no_entry(system: swapops.SwapSystem) ->
         assert system.swap_in(entry) == folio
     report = system.swapoff(top)
     assert {e: f.data for e, f in report.restored.items()} == {e: f.data for e, f in entries.items()}
+
+
+def test_a_refused_backend_attach_leaves_no_layer_active(system: swapops.SwapSystem) -> None:
+    """swapon(..., above=vswap) of a stack topped by a filter.
+
+    The placement rules look through filters, so ``faulty>swapfile`` may go
+    below vswap. If vswap refuses it anyway (it did: it checked the filter's own
+    KIND), swapon must fail without leaving the new layers registered or active.
+    """
+    top = system.swapon("vswap>swapfile", size="1M")
+    system.swapoff(top.lower)  # type: ignore[arg-type]
+    try:
+        lower = system.swapon("faulty>swapfile", size="1M", above=top)
+    except ConfigError:
+        devices = [p for p in system.pm.get_plugins() if isinstance(p, swapops.SwapDevice)]
+        assert devices == [top]
+        assert top.lower is None
+    else:
+        assert top.lower is lower and lower.upper is top
+        entry = system.swap_out(page(4))
+        assert system.swap_in(entry) == page(4)

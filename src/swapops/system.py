@@ -254,7 +254,13 @@ class SwapSystem:
         if above is not None:
             attach = getattr(above, "swapops_attach_lower", None)
             assert attach is not None
-            attach(top)
+            try:
+                attach(top)
+            except BaseException:  # refused: the new stack must not stay active
+                for dev in reversed(built):
+                    self._teardown(dev)
+                top.upper = None
+                raise
             top.upper = above
             return top
         top.type = swap_type
