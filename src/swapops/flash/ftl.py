@@ -401,20 +401,51 @@ class NandFlash:
         self._budget = _PENDING_MAX
 
     def _apply(self, lp: IntArray) -> None:
-        """Host writes to validated ``lp`` in chunks that each end at a GC point."""
+        """Host writes to validated ``lp`` in chunks that each end at a GC point.
+
+        A chunk of at least ``_SMALL`` pages costs a fixed handful of numpy
+        calls: gather the old mapping, scatter the new one, read it back to
+        detect a repeated LPN, store the reverse map, invalidate the old
+        pages and count them per block. The write pointer lives in a local.
+        """
+        l2p, p2l, key, iota, blk = self._l2p, self._p2l, self._key, self._iota, self._blk
+        subtract_at = np.subtract.at
+        small = _SMALL
         n = lp.shape[0]
         i = 0
+        host = 0
+        wp, end = self._wp, self._end
         while i < n:
-            k = self._end - self._wp
+            k = end - wp
             if n - i < k:
                 k = n - i
-            if k < _SMALL:
-                self._host_scalar(lp[i : i + k].tolist())
-            else:
-                self._host_vector(lp[i : i + k])
+            part = lp[i : i + k]
             i += k
-            if self._wp == self._end:
+            if k >= small:
+                old = l2p[part]
+                new = iota[wp : wp + k]
+                l2p[part] = new
+                if l2p[part].tobytes() == new.tobytes():
+                    p2l[wp : wp + k] = part
+                    p2l[old] = -1
+                    subtract_at(key, blk[old], 1)
+                    wp += k
+                    host += k
+                else:  # an LPN repeats in the chunk: restore (all copies read the same old page)
+                    l2p[part] = old
+                    self._wp = wp
+                    self._host_scalar(part.tolist())
+                    wp = self._wp
+            else:
+                self._wp = wp
+                self._host_scalar(part.tolist())
+                wp = self._wp
+            if wp == end:
+                self._wp = wp
                 self._make_room()
+                wp, end = self._wp, self._end
+        self._wp = wp
+        self._host += host
 
     def _decrement(self, ppns: IntArray) -> None:
         """One valid page fewer in the block of each of ``ppns`` (repeats count)."""
@@ -433,27 +464,6 @@ class NandFlash:
             wp += 1
         self._host += wp - self._wp
         self._wp = wp
-
-    def _host_vector(self, lp: IntArray) -> None:
-        """Host writes as one numpy chunk; ``len(lp)`` must fit in the open block."""
-        l2p = self._l2p
-        wp = self._wp
-        k = lp.shape[0]
-        old = l2p[lp]
-        new = self._iota[wp : wp + k]
-        l2p[lp] = new
-        if l2p[lp].tobytes() != new.tobytes():
-            # An LPN occurs twice in the chunk: every copy of it read the same old
-            # page, so this restores the mapping exactly; then go page by page.
-            l2p[lp] = old
-            self._host_scalar(lp.tolist())
-            return
-        p2l = self._p2l
-        p2l[wp : wp + k] = lp
-        p2l[old] = -1
-        self._decrement(old)
-        self._wp = wp + k
-        self._host += k
 
     def _open_next(self) -> None:
         """Close the full open block and open the next free one (no GC here)."""
@@ -499,10 +509,10 @@ class NandFlash:
     def _collect(self, victim: int) -> int:
         """Copy the victim's valid pages to the frontier, erase it, free it; return copies."""
         b = self._B
-        start = victim * b
-        seg = self._p2l[start : start + b]
-        nvalid = int(self._key[victim])
+        key = self._key
+        nvalid = int(key[victim])
         if nvalid:
+            seg = self._p2l[victim * b : victim * b + b]
             moved = seg.copy() if nvalid == b else seg[seg >= 0]
             wp = self._wp
             if self._end - wp >= nvalid:  # the usual case: fits in the open block
@@ -513,18 +523,14 @@ class NandFlash:
                 self._relocate(moved)
             seg.fill(-1)
             self._copies += nvalid
-        self._erase_block(victim)
-        return nvalid
-
-    def _erase_block(self, blk: int) -> None:
-        """Erase a block whose pages are all invalid and append it to the free queue."""
-        self._key[blk] = _BIG + self._B
-        count = self._erase[blk] + 1
-        self._erase[blk] = count
+        key[victim] = _BIG + b
+        count = self._erase[victim] + 1
+        self._erase[victim] = count
         if count > self._ec_max:
             self._ec_max = count
-        self._free.append(blk)
+        self._free.append(victim)
         self._erases += 1
+        return nvalid
 
     def _relocate(self, lpns: IntArray) -> None:
         """Program ``lpns`` (valid pages being moved) at the frontier, opening blocks as needed."""
@@ -580,4 +586,5 @@ class NandFlash:
             self._fifo.append(dest)
         self._copies += n
         self._wl_copies += n
-        self._erase_block(coldest)
+        key[coldest] = 0
+        self._collect(coldest)  # now empty: this only erases it
