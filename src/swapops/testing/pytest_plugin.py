@@ -1,7 +1,8 @@
 """pytest plugin (entry point ``pytest11``): hypothesis profiles and fixtures.
 
 Profiles: ``ci`` (default, fast), ``dev`` and ``deep`` (on demand:
-``pytest --hypothesis-profile=deep`` or ``SWAPOPS_HYPOTHESIS_PROFILE=deep``).
+``pytest --hypothesis-profile=deep`` or ``SWAPOPS_HYPOTHESIS_PROFILE=deep``),
+and ``smoke`` (a few short runs, to check that a suite is wired up).
 
 Fixtures:
 
@@ -37,6 +38,8 @@ if settings is not None:
     settings.register_profile("ci", max_examples=25, stateful_step_count=30, derandomize=True, **_common)
     settings.register_profile("dev", max_examples=100, stateful_step_count=50, **_common)
     settings.register_profile("deep", max_examples=1000, stateful_step_count=200, **_common)
+    # a few short runs: checks that a suite is wired up (e.g. after installing a module)
+    settings.register_profile("smoke", max_examples=4, stateful_step_count=20, derandomize=True, **_common)
     settings.load_profile(os.environ.get("SWAPOPS_HYPOTHESIS_PROFILE", "ci"))
 
 

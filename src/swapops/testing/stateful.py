@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -168,8 +168,19 @@ def conformance_settings(examples: float = 1.0, steps: float = 1.0, **overrides:
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     }
+    if _is_profile(base, "ci"):
+        # CI reports a failure at once, with its whole step list: shrinking a
+        # long stateful run can take minutes. Rerun with the dev profile to shrink.
+        values["phases"] = [p for p in base.phases if p is not Phase.shrink]
     values.update(overrides)
     return settings(base, **values)
+
+
+def _is_profile(current: settings, name: str) -> bool:
+    try:
+        return current is settings.get_profile(name)
+    except Exception:  # not registered (the pytest plugin registers ci, dev, deep)
+        return False
 
 
 def _step(fn: F) -> F:
@@ -877,7 +888,15 @@ def _no_negatives(where: str, path: str, value: Any) -> None:
 
 def run_machine(config: MachineConfig, settings: settings | None = None) -> None:
     """Run :class:`SwapStackMachine` on ``config`` as a test (raises on a failure)."""
-    run_state_machine_as_test(lambda: SwapStackMachine(config), settings=settings or conformance_settings())
+
+    def factory() -> SwapStackMachine:
+        return SwapStackMachine(config)
+
+    # Each configuration its own identity: a derandomized profile draws a
+    # different sequence per stack, and the example database keeps failures apart.
+    key = f"{config.name}|{config.seed}|{config.max_order}|{config.max_live}|{config.kinds}|{config.swapoff}"
+    factory._hypothesis_internal_add_digest = key.encode()  # type: ignore[attr-defined]
+    run_state_machine_as_test(factory, settings=settings or conformance_settings())
 
 
 def run_conformance(
