@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swapops.flash import FlashGeometry, NandFlash, fifo_waf, greedy_waf
+from swapops.flash import FlashGeometry, NandFlash, agarwal_waf, fifo_waf, greedy_waf
 
 ROOT = Path(__file__).resolve().parent
 
@@ -183,27 +183,31 @@ def bench_op(op: float, args: argparse.Namespace) -> dict[str, object]:
 def waf_table(args: argparse.Namespace) -> None:
     """Markdown table: simulated steady-state WAF against the analytic models."""
     ops = [0.07, 0.15, 0.28, 0.5, 1.0]
-    nb, ppb = 1024, 64
-    print(f"nr_blocks={nb}, pages_per_block={ppb}, gc_low_watermark=1; warm-up 3 x logical, measured 4 x logical")
-    print("| GC | op | alpha | analytic | analytic (alpha_eff) | simulated | error | error vs alpha_eff |")
-    print("|---|---|---|---|---|---|---|---|")
+    nb = 1024
+    print(f"nr_blocks={nb}, gc_low_watermark=1, seed 11; warm-up 3 x logical, measured 4 x logical random writes")
+    print("alpha_eff = logical / ((nr_blocks - 1) * pages_per_block): the reserve block holds no data\n")
+    print("| GC | B | op | alpha | model(alpha) | model(alpha_eff) | simulated | error | error vs alpha_eff | Agarwal |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for gc in ("fifo", "greedy"):
-        for op in ops:
-            logical = int(nb * ppb / (1 + op))
-            g = FlashGeometry(nr_blocks=nb, pages_per_block=ppb, logical_pages=logical, gc=gc)
-            f = NandFlash(g, seed=11)
-            f.write_run(0, logical)
-            f.write_random(3 * logical)
-            f.reset_stats()
-            f.write_random(4 * logical)
-            sim = f.stats()["waf"]
-            a_eff = logical / ((nb - 1) * ppb)
-            model = fifo_waf if gc == "fifo" else (lambda a: greedy_waf(a, ppb))
-            ana, ana_eff = model(g.alpha), model(a_eff)
-            print(
-                f"| {gc} | {op:.2f} | {g.alpha:.4f} | {ana:.4f} | {ana_eff:.4f} | {sim:.4f} | "
-                f"{(sim / ana - 1) * 100:+.2f} % | {(sim / ana_eff - 1) * 100:+.2f} % |"
-            )
+        for ppb in (64, 256):
+            for op in ops:
+                logical = int(nb * ppb / (1 + op))
+                g = FlashGeometry(nr_blocks=nb, pages_per_block=ppb, logical_pages=logical, gc=gc)
+                f = NandFlash(g, seed=11)
+                f.write_run(0, logical)
+                f.write_random(3 * logical)
+                f.reset_stats()
+                f.write_random(4 * logical)
+                sim = f.stats()["waf"]
+                a_eff = logical / ((nb - 1) * ppb)
+                if gc == "fifo":
+                    ana, ana_eff = fifo_waf(g.alpha), fifo_waf(a_eff)
+                else:
+                    ana, ana_eff = greedy_waf(g.alpha, ppb), greedy_waf(a_eff, ppb)
+                print(
+                    f"| {gc} | {ppb} | {op:.2f} | {g.alpha:.4f} | {ana:.4f} | {ana_eff:.4f} | {sim:.4f} | "
+                    f"{(sim / ana - 1) * 100:+.2f} % | {(sim / ana_eff - 1) * 100:+.2f} % | {agarwal_waf(g.alpha):.4f} |"
+                )
 
 
 def main(argv: list[str] | None = None) -> int:
