@@ -16,15 +16,20 @@ programmed into it in order. When it is full the next free block opens and,
 if fewer than ``gc_low_watermark`` blocks are then free, GC cleans victims
 (valid pages copied to the frontier, block erased, appended to the free queue).
 
+Two lookup tables turn small ufunc calls into cheaper gathers: ``iota[p] == p``
+and ``blk[p] == p // pages_per_block``. Memory: 8 bytes per logical page plus
+18 per physical page (about 27.5 B per logical page at op = 7 %, 0.7 % of a
+4 KiB page; measured with tracemalloc).
+
 Speed. Host writes are applied in chunks that never cross a GC event: a chunk
-is at most the pages left in the open block. A chunk costs a fixed number of
-numpy calls (gather old mapping, scatter new mapping, invalidate, count per
-block), so the cost per page falls with the chunk length. ``write()`` appends
-the page to a pending list and applies the list as one chunk when the open
-block would be full, or before anything observes the state. Chunks shorter
-than ``_SMALL`` and chunks that write one LPN twice take a scalar loop with
-the same semantics, so ``write``, ``write_many`` and any interleaving of them
-reach the same state page for page.
+is at most the pages left in the open block. A chunk costs a fixed handful of
+numpy calls, so the cost per page falls with the chunk length. ``write()``
+appends the LPN to a pending list, applied when it reaches ``_PENDING_MAX``
+or before any call that looks at or changes the state. Chunks shorter than
+``_SMALL`` and chunks that write one LPN twice take a scalar loop with the
+same semantics, so ``write``, ``write_many`` and any interleaving of them
+reach the same state page for page (``tests/test_flash.py`` checks this in
+lockstep with an independent reference FTL).
 """
 
 from __future__ import annotations
@@ -171,9 +176,9 @@ class NandFlash:
         # Lookup tables (gathers are far cheaper than small ufunc calls):
         # _iota[p] == p, _blk[p] == p // pages_per_block (the sentinel maps to block N).
         self._iota: IntArray = np.arange(t + 1, dtype=np.int64)
-        self._blk: npt.NDArray[np.signedinteger[Any]] = (self._iota // b).astype(
-            np.int16 if n < 1 << 15 else np.int32
-        )
+        self._blk: npt.NDArray[np.signedinteger[Any]] = np.arange(
+            n + 1, dtype=np.int16 if n < 1 << 15 else np.int32
+        ).repeat(b)[: t + 1]
         self._erase: list[int] = [0] * n
         self._closed_seq: list[int] = [0] * n
         self._seq = 0
@@ -273,7 +278,7 @@ class NandFlash:
         else:
             seg = l2p[lpn : lpn + n]
             self._p2l[seg] = -1
-            self._decrement(seg)
+            np.subtract.at(self._key, self._blk[seg], 1)  # the sentinel hits the dummy block
             seg.fill(unmapped)
         self._trims += n
 
@@ -446,10 +451,6 @@ class NandFlash:
                 wp, end = self._wp, self._end
         self._wp = wp
         self._host += host
-
-    def _decrement(self, ppns: IntArray) -> None:
-        """One valid page fewer in the block of each of ``ppns`` (repeats count)."""
-        np.subtract.at(self._key, self._blk[ppns], 1)
 
     def _host_scalar(self, lpns: Sequence[int]) -> None:
         """Host writes one by one; ``len(lpns)`` must fit in the open block."""

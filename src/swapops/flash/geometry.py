@@ -34,11 +34,11 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) ->
 
 
 def _default_logical(self: FlashGeometry) -> int:
-    op = self.over_provisioning
-    if isinstance(op, bool) or not isinstance(op, int | float) or not op >= 0.0:
-        return 1  # placeholder: the over_provisioning validator reports the real error
     # floor(physical / (1 + op)); the epsilon keeps exact ratios (e.g. 1070 / 1.07) exact.
-    return int(math.floor(self.nr_blocks * self.pages_per_block / (1.0 + op) + 1e-9))
+    try:
+        return max(1, int(math.floor(self.nr_blocks * self.pages_per_block / (1.0 + self.over_provisioning) + 1e-9)))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return 1  # placeholder: the field validators report the real error
 
 
 @attrs.frozen(kw_only=True)
