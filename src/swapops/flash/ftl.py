@@ -176,7 +176,7 @@ class NandFlash:
         # Lookup tables (gathers are far cheaper than small ufunc calls):
         # _iota[p] == p, _blk[p] == p // pages_per_block (the sentinel maps to block N).
         self._iota: IntArray = np.arange(t + 1, dtype=np.int64)
-        self._blk: npt.NDArray[np.signedinteger[Any]] = np.arange(
+        self._blk: npt.NDArray[Any] = np.arange(
             n + 1, dtype=np.int16 if n < 1 << 15 else np.int32
         ).repeat(b)[: t + 1]
         self._erase: list[int] = [0] * n
