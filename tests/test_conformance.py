@@ -385,3 +385,37 @@ def test_example_package_installs_and_conforms(tmp_path: pathlib.Path) -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     summary = run.stdout.strip().splitlines()[-1]
     assert re.search(r"\b\d+ passed", summary) and "failed" not in summary and "skipped" not in summary, summary
+
+
+# ---------------------------------------------------------------- the kit's pieces
+
+
+def test_folio_contents() -> None:
+    from swapops.compress import get_compressor
+    from swapops.testing.strategies import folio_bytes
+
+    lz4 = get_compressor("lz4")
+    assert folio_bytes("zero", 2, 5) == bytes(4 * 4096)
+    compressible = folio_bytes("compressible", 0, 1)
+    assert len(compressible) == 4096 and len(lz4.compress(compressible)) < 3072  # about 2:1, like real data
+    noise = folio_bytes("random", 0, 1)
+    assert len(lz4.compress(noise)) >= 4096 and noise != folio_bytes("random", 0, 2)
+    assert folio_bytes("random", 3, 9) == folio_bytes("random", 3, 9)  # deterministic
+    mixed = [folio_bytes("mixed", 4, seed) for seed in range(8)]
+    pages = [m[k * 4096 : (k + 1) * 4096] for m in mixed for k in range(16)]
+    assert any(p == bytes(4096) for p in pages) and any(p != bytes(4096) for p in pages)
+
+
+def test_model_slot_claims() -> None:
+    from swapops.testing.model import Lane
+
+    lane = Lane("t")
+    lane.claim((0, 8), 3)  # slots 8..15
+    with pytest.raises(ModelError, match="reuses slot 12"):
+        lane.claim((0, 12), 0)
+    lane.claim((1, 12), 0)  # another swap type: its own slot space
+    assert lane.slots(0) == 8 and lane.slots(1) == 1
+    lane.release((0, 8), 3)
+    lane.claim((0, 12), 0)
+    with pytest.raises(ModelError):
+        lane.release((0, 8), 3)
