@@ -35,6 +35,7 @@ lockstep with an independent reference FTL).
 from __future__ import annotations
 
 import math
+import operator
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -214,6 +215,8 @@ class NandFlash:
         the buffer is full or before any call that looks at or changes the
         state, so no caller can tell them from immediate writes.
         """
+        if lpn.__class__ is not int:
+            lpn = operator.index(lpn)  # numpy integers pass, floats raise TypeError
         if not 0 <= lpn < self.logical_pages:
             raise IndexError(f"LPN {lpn} outside 0..{self.logical_pages - 1}")
         self._pending_append(lpn)
@@ -335,6 +338,8 @@ class NandFlash:
     @property
     def erase_counts(self) -> IntArray:
         """Erase count of every block since creation (a new array)."""
+        if self._pending:
+            self._flush()
         return np.array(self._erase, dtype=np.int64)
 
     def waf_trace(self, lpns: npt.ArrayLike | Sequence[int], interval: int) -> npt.NDArray[np.float64]:
