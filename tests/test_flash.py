@@ -550,3 +550,18 @@ def test_static_wear_levelling_bounds_the_erase_spread() -> None:
     s = levelled.stats()
     assert s["wl_copies"] > 0 and s["nand_writes"] > plain.stats()["nand_writes"]
     levelled.check_invariants()
+
+
+def test_check_invariants_detects_corruption() -> None:
+    g = FlashGeometry(nr_blocks=8, pages_per_block=16, logical_pages=100)
+    f = NandFlash(g)
+    f.write_random(500)
+    f.check_invariants()
+    closed = int(f._key[:8].argmin())
+    f._key[closed] += 1
+    with pytest.raises(AssertionError, match="closed block"):
+        f.check_invariants()
+    f._key[closed] -= 1
+    f._p2l[int(f._l2p[5])] = 6
+    with pytest.raises(AssertionError, match="disagree"):
+        f.check_invariants()

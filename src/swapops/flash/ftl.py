@@ -58,6 +58,11 @@ _POLICY_CODES = {"greedy": _GREEDY, "fifo": _FIFO, "cost-benefit": _COST_BENEFIT
 IntArray = npt.NDArray[np.int64]
 
 
+def _require(ok: bool | np.bool_, message: str) -> None:
+    if not ok:
+        raise AssertionError(message)
+
+
 @attrs.frozen
 class FlashCounters:
     """Cumulative event counts of one :class:`NandFlash` at one moment.
@@ -361,31 +366,34 @@ class NandFlash:
         return np.array(out, dtype=np.float64)
 
     def check_invariants(self) -> None:
-        """Recompute the mapping and per-block counts from scratch and compare (O(pages); for tests)."""
+        """Recompute the mapping and per-block counts from scratch and compare (O(pages); for tests).
+
+        Raises :class:`AssertionError` on the first inconsistency (also under ``python -O``).
+        """
         if self._pending:
             self._flush()
         b, n, t = self._B, self._N, self._T
         l2p, p2l = self._l2p, self._p2l
         mapped = np.flatnonzero(l2p != t)
-        assert np.array_equal(p2l[l2p[mapped]], mapped), "l2p and p2l disagree"
+        _require(np.array_equal(p2l[l2p[mapped]], mapped), "l2p and p2l disagree")
         valid = p2l[:t] >= 0
-        assert int(valid.sum()) == mapped.size, "a physical page is valid for no LPN"
+        _require(int(valid.sum()) == mapped.size, "a physical page is valid for no LPN")
         per_block = valid.reshape(n, b).sum(axis=1)
         free = set(self._free)
-        assert len(free) == len(self._free) and self._open not in free, "free list corrupt"
+        _require(len(free) == len(self._free) and self._open not in free, "free list corrupt")
         written_open = self._wp - self._open * b
         for blk in range(n):
             k = int(self._key[blk])
             if blk in free:
-                assert k == _BIG + b and per_block[blk] == 0, f"free block {blk} not empty"
+                _require(k == _BIG + b and per_block[blk] == 0, f"free block {blk} not empty")
             elif blk == self._open:
-                assert k - _BIG - (b - written_open) == per_block[blk], "open block count wrong"
-                assert not valid[self._wp : self._end].any(), "unwritten page valid"
+                _require(k - _BIG - (b - written_open) == per_block[blk], "open block count wrong")
+                _require(not valid[self._wp : self._end].any(), "unwritten page valid")
             else:
-                assert k == per_block[blk], f"closed block {blk}: key {k} != valid {per_block[blk]}"
+                _require(k == per_block[blk], f"closed block {blk}: key {k} != valid {per_block[blk]}")
         if self._policy == _FIFO:
-            assert len(self._fifo) == n - len(free) - 1, "fifo queue misses closed blocks"
-        assert self._valid_pages() == mapped.size
+            _require(len(self._fifo) == n - len(free) - 1, "fifo queue misses closed blocks")
+        _require(self._valid_pages() == mapped.size, "valid page count wrong")
 
     # ------------------------------------------------------------------ internals
 
@@ -499,8 +507,7 @@ class NandFlash:
                     self._wear_level(self._wl)
 
     def _select_victim(self) -> int:
-        if self._policy == _GREEDY:
-            return int(self._key.argmin())
+        """FIFO or cost-benefit victim (greedy's ``argmin`` is inlined in :meth:`_make_room`)."""
         if self._policy == _FIFO:
             return self._fifo.popleft()
         key = self._key[: self._N]
