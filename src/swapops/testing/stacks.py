@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from swapops.errors import SwapOpsError
 from swapops.registry import ModuleRegistry
-from swapops.stack import LayerSpec, StackSpec, check_stack, parse_stack, valid_chains
+from swapops.stack import LayerSpec, StackSpec, parse_stack, valid_chains
 
 BUILTIN_MODULES = ("swapfile", "vswap", "zswap", "flashbuf")
 
@@ -70,11 +69,6 @@ def small_stack(
     return str(StackSpec(tuple(layers)))
 
 
-def chain_of(stack: str) -> str:
-    """The module chain of a stack string, without options (``"zswap>swapfile"``)."""
-    return ">".join(parse_stack(stack).modules)
-
-
 def conformance_chains(
     registry: ModuleRegistry, modules: Iterable[str] = BUILTIN_MODULES, max_depth: int = 4
 ) -> list[str]:
@@ -103,21 +97,11 @@ def backend_of(stack: str) -> str:
     return str(StackSpec(spec.layers[1:]))
 
 
-def is_valid(chain: str, registry: ModuleRegistry) -> bool:
-    try:
-        check_stack(parse_stack(chain).modules, registry)
-    except SwapOpsError:
-        return False
-    return True
-
-
 __all__ = [
     "BUILTIN_MODULES",
     "SMALL_OPTIONS",
     "backend_of",
-    "chain_of",
     "chains_with",
     "conformance_chains",
-    "is_valid",
     "small_stack",
 ]
