@@ -120,9 +120,11 @@ def render(doc: dict[str, Any]) -> str:
     if nd:
         lines += ["", f"### NAND model ({nd['logical_pages']:,} logical pages, OP {nd['over_provisioning']}, "
                       f"{nd['pages_per_block']} pages/block, greedy GC, steady state)", ""]
-        rows = [[p, f"{c['host_writes_per_s']['median']:,.0f}", f"{c['nand_programs_per_s']['median']:,.0f}",
-                 f"{c['waf']['median']:.2f}"] for p, c in nd["paths"].items()]
-        lines += _table(["path", "host page writes/s", "NAND programs/s", "WAF"], rows)
+        rows = [[p, f"{c['host_writes_per_s']['median']:,.0f}",
+                 f"{c['host_writes_per_s_wall']['median']:,.0f}" if "host_writes_per_s_wall" in c else "-",
+                 f"{c['nand_programs_per_s']['median']:,.0f}", f"{c['waf']['median']:.2f}"]
+                for p, c in nd["paths"].items()]
+        lines += _table(["path", "host page writes/s (CPU)", "(wall)", "NAND programs/s (CPU)", "WAF"], rows)
     prof = res.get("profiles")
     if prof:
         for p in prof.values():

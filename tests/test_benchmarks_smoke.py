@@ -58,6 +58,10 @@ def test_smoke_run_writes_valid_json(tmp_path: Path) -> None:
     assert sb["vswap>swapfile"]["bytes_per_slot"] > sb["swapfile"]["bytes_per_slot"]
     assert doc["results"]["scale"]["swapon_memory"]["swapfile"]["1T"]["slots"] == 1 << 28
 
+    nand = doc["results"]["nand"]
+    assert nand["source"] == "benchmarks/bench_flash.py"
+    assert set(nand["paths"]) == {"per_call", "bulk", "plain_python_ftl"}
+
     ids = {t["id"] for t in doc["targets"]}
     assert ids == EXPECTED_TARGETS
     for t in doc["targets"]:
