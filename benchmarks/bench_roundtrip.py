@@ -199,6 +199,68 @@ def measure(
     }
 
 
+def device_op_costs(
+    stacks: Sequence[str] = ("swapfile", "vswap>swapfile", "zswap>swapfile"),
+    count: int = 1024,
+    repeats: int = 21,
+    *,
+    clock: str = "cpu",
+    warmup: int = 1,
+) -> dict[str, Any]:
+    """The top device's operations timed one by one, as the core calls them (µs per page).
+
+    Per stack and repeat: ``count`` calls of ``ops.alloc(0)``, then ``ops.write``
+    of each slot, ``ops.read`` of each, ``ops.free`` of each, each loop on its
+    own clock reading. The core's own work (swap table, entries, folios) is
+    not in these figures; the round trip minus their sum is.
+    """
+    tick = CLOCKS[clock]
+    folios = make_folios(0, count)
+    times: dict[str, dict[str, list[float]]] = {}
+    cases: dict[str, Callable[[], float]] = {}
+    keep: list[Any] = []
+
+    def make(stack: str) -> Callable[[], float]:
+        system = quiet_system(0)
+        top = system.swapon(stack, size=DEVICE_SIZE)
+        keep.append(system)
+        ops = top.ops
+        assert ops is not None
+        t = times[stack] = {"alloc": [], "write": [], "read": [], "free": []}
+        target = Folio._empty(0)
+
+        def run() -> float:
+            alloc, write, read, free = ops.alloc, ops.write, ops.read, ops.free
+            t0 = tick()
+            offs = [alloc(0) for _ in range(count)]
+            t1 = tick()
+            for off, f in zip(offs, folios, strict=True):
+                write(off, f)
+            t2 = tick()
+            for off in offs:
+                read(off, target)
+            t3 = tick()
+            for off in offs:
+                free(off, 1)
+            t4 = tick()
+            for op, a, b in (("alloc", t0, t1), ("write", t1, t2), ("read", t2, t3), ("free", t3, t4)):
+                t[op].append((b - a) / count)
+            return (t4 - t0) / count
+
+        return run
+
+    for stack in stacks:
+        cases[stack] = make(stack)
+    totals = interleaved(cases, repeats, warmup=warmup)
+    out: dict[str, Any] = {}
+    for stack in stacks:
+        row = {op: summary(v[warmup:] if len(v) > repeats else v, 1e-3) for op, v in times[stack].items()}
+        row["sum"] = summary(totals[stack], 1e-3)
+        out[stack] = row
+    return {"what": "top device ops alone (alloc, write, read, free loops), µs per page",
+            "clock": clock, "repeats": repeats, "pages": count, "stacks": out}
+
+
 def _where(filename: str) -> str:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if filename.startswith(root):

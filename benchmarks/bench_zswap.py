@@ -82,6 +82,50 @@ def measure(
             free(off, 1)
         return (tick() - t0) / count
 
+    split: dict[str, list[float]] = {"write": [], "read": []}
+
+    def layer_split() -> float:
+        """alloc all, write all, read all, free all: write and read on their own clocks."""
+        alloc, write, read, free = ops.alloc, ops.write, ops.read, ops.free
+        offs = [alloc(0) for _ in folios]
+        t0 = tick()
+        for off, f in zip(offs, folios, strict=True):
+            write(off, f)
+        t1 = tick()
+        for off in offs:
+            read(off, target)
+        t2 = tick()
+        for off in offs:
+            free(off, 1)
+        split["write"].append((t1 - t0) / count)
+        split["read"].append((t2 - t1) / count)
+        return (t2 - t0) / count
+
+    compressed = [compress(p) for p in pages]
+
+    def codec_compress() -> float:
+        t0 = tick()
+        for p in pages:
+            compress(p)
+        return (tick() - t0) / count
+
+    def codec_decompress() -> float:
+        t0 = tick()
+        for c in compressed:
+            decompress(c, PAGE_SIZE)
+        return (tick() - t0) / count
+
+    pool = top._pool  # the zsmalloc model zswap calls
+    sizes = [len(c) for c in compressed]
+
+    def zsmalloc() -> float:
+        malloc, free = pool.malloc, pool.free
+        t0 = tick()
+        handles = [malloc(n) for n in sizes]
+        for h in handles:
+            free(h)
+        return (tick() - t0) / count
+
     def below() -> float:
         alloc, free = lops.alloc, lops.free
         t0 = tick()
@@ -104,8 +148,12 @@ def measure(
     rt_s.verify()
     cases: dict[str, Callable[[], float]] = {
         "raw": raw, "layer": layer, "below": below, "rt_zswap": rt_z, "rt_swapfile": rt_s,
+        "layer_split": layer_split, "compress": codec_compress, "decompress": codec_decompress,
+        "zsmalloc": zsmalloc,
     }
     s = interleaved(cases, repeats, warmup=warmup)
+    wr = split["write"][-repeats:]
+    rd = split["read"][-repeats:]
     own = [lay - bel for lay, bel in zip(s["layer"], s["below"], strict=True)]
     beyond = [o - r for o, r in zip(own, s["raw"], strict=True)]
     stack_beyond = [z - w - r for z, w, r in zip(s["rt_zswap"], s["rt_swapfile"], s["raw"], strict=True)]
@@ -128,6 +176,13 @@ def measure(
             "rt_zswap_swapfile": summary(s["rt_zswap"], 1e-3),
             "rt_swapfile": summary(s["rt_swapfile"], 1e-3),
             "stack_beyond_codec": summary(stack_beyond, 1e-3),
+            "compress": summary(s["compress"], 1e-3),
+            "decompress": summary(s["decompress"], 1e-3),
+            "write": summary(wr, 1e-3),
+            "read": summary(rd, 1e-3),
+            "write_beyond_compress": summary([w - c for w, c in zip(wr, s["compress"], strict=True)], 1e-3),
+            "read_beyond_decompress": summary([r - d for r, d in zip(rd, s["decompress"], strict=True)], 1e-3),
+            "zsmalloc_malloc_free": summary(s["zsmalloc"], 1e-3),
         },
         "stored_incompressible_pages": st.get("stored_incompressible_pages"),
     }

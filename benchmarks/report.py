@@ -76,6 +76,12 @@ def render(doc: dict[str, Any]) -> str:
         rows = [[f"`{k}`", *(f"{rt['ratios'][o][k]['median']:.2f}" if k in rt["ratios"][o] else "-"
                               for o in orders)] for k in keys]
         lines += _table(["ratio", *head[1:]], rows)
+    ops = rt.get("device_ops") if rt else None
+    if ops:
+        lines += ["", f"### Top device operations alone (µs per page, median of {ops['repeats']} repeats)", ""]
+        rows = [[f"`{st}`", *(f"{row[op]['median']:.2f}" for op in ("alloc", "write", "read", "free", "sum"))]
+                for st, row in ops["stacks"].items()]
+        lines += _table(["stack", "alloc", "write", "read", "free", "sum"], rows)
     z = res.get("zswap")
     if z:
         lines += ["", f"### zswap layer vs the `{z['compressor']}` codec (µs per 4 KiB page, median of "

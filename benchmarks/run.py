@@ -236,6 +236,9 @@ def run_suite(mode: str, sections: tuple[str, ...], clock: str, profile: bool,
         res["roundtrip"] = bench_roundtrip.measure(stacks, bench_roundtrip.ORDERS, cfg["rt_batch"],
                                                    cfg["rt_repeats"], clock=clock,
                                                    warmup=0 if mode == "smoke" else 1)
+        res["roundtrip"]["device_ops"] = bench_roundtrip.device_op_costs(
+            count=cfg["zswap_pages"], repeats=cfg["zswap_repeats"], clock=clock,
+            warmup=0 if mode == "smoke" else 1)
         res["roundtrip"]["seconds"] = time.perf_counter() - t
     if "zswap" in sections:
         t = step("zswap layer vs codec")

@@ -49,9 +49,12 @@ def test_smoke_run_writes_valid_json(tmp_path: Path) -> None:
         for cell in row.values():
             assert cell["us_per_page"]["median"] > 0
     assert rt["ratios"]["0"]["vswap>swapfile / swapfile"]["n"] == 1
+    for row in rt["device_ops"]["stacks"].values():
+        assert set(row) == {"alloc", "write", "read", "free", "sum"}
 
     z = doc["results"]["zswap"]["us_per_page"]
     assert z["raw_codec"]["median"] > 0 and z["layer_ops"]["median"] > 0
+    assert z["zsmalloc_malloc_free"]["median"] > 0 and z["write"]["n"] == 1
 
     sb = doc["results"]["scale"]["slot_bytes"]
     assert sb["swapfile"]["bytes_per_slot"] > 0
