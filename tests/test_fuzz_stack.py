@@ -228,22 +228,21 @@ def test_swapon_with_odd_option_values(case: tuple[str, str, str]) -> None:
     _round_trip(system, top)
 
 
-# Known bugs the fuzzers found (reported, not fixed here: sizes.py / options.py
-# belong to the core). Each is a minimal reproduction; xfail until fixed.
+# Regressions the fuzzers found (fixed in sizes.py / options.py; see docs/conformance.md).
 
 
-@pytest.mark.xfail(raises=OverflowError, strict=False, reason="parse_size('1.5e999') raises OverflowError")
-def test_known_bug_size_overflow() -> None:
+@pytest.mark.parametrize("text", ["1.5e999", "-1.5e999", "1e400K"])
+def test_size_overflow_is_invalid_size(text: str) -> None:
     with pytest.raises(InvalidSizeError):
-        parse_size("1.5e999")
+        parse_size(text)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=False,
-                   reason="float options accept NaN; flashbuf reserve=nan raises ValueError at swapon")
-def test_known_bug_nan_option() -> None:
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999"])
+def test_float_option_rejects_non_finite(value: str) -> None:
     system = swapops.SwapSystem()
-    with pytest.raises(ConfigError):
-        system.swapon("flashbuf:reserve=nan,segment=16>swapfile:size=1M")
+    with pytest.raises(ConfigError, match="reserve"):
+        system.swapon(f"flashbuf:reserve={value},segment=16>swapfile:size=1M")
+    assert system.devices == []
 
 
 # -------------------------------------------------------------------- swap files

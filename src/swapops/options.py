@@ -8,6 +8,7 @@ what was expected.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,6 +51,8 @@ class Option:
                     raise ValueError
             elif self.kind == "float":
                 result = float(value)
+                if not math.isfinite(result):  # nan passes every < / > bound check
+                    raise ValueError
             elif self.kind == "bool":
                 if isinstance(value, bool):
                     result = value
@@ -69,7 +72,7 @@ class Option:
             raise ConfigError(f"{module}: option {name}: {exc}") from None
         except ConfigError:
             raise
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             raise ConfigError(f"{where}: expected {_describe(self.kind)}") from None
         if self.minimum is not None and result < self.minimum:
             raise ConfigError(f"{where}: must be at least {self.minimum:g}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .errors import InvalidSizeError
 
 PAGE_SIZE = 4096
@@ -38,6 +40,8 @@ def parse_size(value: int | str) -> int:
             f"invalid size {value!r}: expected a number with an optional K/M/G/T suffix"
         ) from None
     nbytes = amount * (1 << _SUFFIX[suffix])
+    if isinstance(nbytes, float) and not math.isfinite(nbytes):  # 1.5e999 parses as inf
+        raise InvalidSizeError(f"invalid size {value!r}: not a finite number of bytes")
     if nbytes < 0 or nbytes != int(nbytes):
         raise InvalidSizeError(f"invalid size {value!r}: must be a whole, non-negative number of bytes")
     return int(nbytes)
