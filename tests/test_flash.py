@@ -565,3 +565,18 @@ def test_check_invariants_detects_corruption() -> None:
     f._p2l[int(f._l2p[5])] = 6
     with pytest.raises(AssertionError, match="disagree"):
         f.check_invariants()
+
+
+@pytest.mark.parametrize("n_logical", [1, 255, 256, 1024, 3000])
+def test_small_devices_get_their_gc_reserve(n_logical: int) -> None:
+    """A tiny device still builds: for_logical_pages adds the reserve blocks GC needs."""
+    geometry = FlashGeometry.for_logical_pages(n_logical, over_provisioning=0.07)
+    assert geometry.logical_pages == n_logical
+    assert n_logical < (geometry.nr_blocks - geometry.gc_low_watermark) * geometry.pages_per_block
+    assert geometry.effective_over_provisioning >= 0.07
+    flash = NandFlash(geometry, seed=1)
+    for lpn in range(n_logical):
+        flash.write(lpn)
+    for lpn in range(n_logical):
+        flash.write(lpn)
+    flash.check_invariants()

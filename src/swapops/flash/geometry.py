@@ -116,7 +116,11 @@ class FlashGeometry:
         over-provisioning: ``nr_blocks = ceil(n_logical * (1 + op) / pages_per_block)``.
 
         Rounding up to whole blocks makes :attr:`effective_over_provisioning`
-        slightly larger than requested; other fields pass through ``kwargs``.
+        slightly larger than requested. A device so small that the requested
+        over-provisioning would not leave GC its reserve blocks plus one spare
+        page gets those blocks too (a 4 MiB device at 7 % has 6 blocks, not 5),
+        so :attr:`effective_over_provisioning` says what was really built.
+        Other fields pass through ``kwargs``.
         """
         if isinstance(n_logical, bool) or not isinstance(n_logical, int) or n_logical <= 0:
             raise ConfigError(f"n_logical must be a positive integer, not {n_logical!r}")
@@ -125,6 +129,9 @@ class FlashGeometry:
         if isinstance(pages_per_block, bool) or not isinstance(pages_per_block, int) or pages_per_block <= 0:
             raise ConfigError(f"pages_per_block must be a positive integer, not {pages_per_block!r}")
         blocks = math.ceil(n_logical * (1.0 + over_provisioning) / pages_per_block - 1e-9)
+        reserve = kwargs.get("gc_low_watermark", 1)
+        if isinstance(reserve, int) and not isinstance(reserve, bool) and reserve > 0:
+            blocks = max(blocks, (n_logical + 1 + pages_per_block - 1) // pages_per_block + reserve)
         return cls(
             nr_blocks=max(blocks, 1),
             pages_per_block=pages_per_block,
