@@ -176,11 +176,13 @@ def _lzo() -> _Codec:
     c = lzo.compress
     d = lzo.decompress
 
+    # python-lzo takes only read-only buffers: a bytearray or memoryview page is
+    # copied first (the other bindings accept any buffer).
     def compress(page: bytes) -> bytes:
-        return c(page, 1, False)  # LZO1X-1, no header
+        return c(page if type(page) is bytes else bytes(page), 1, False)  # LZO1X-1, no header
 
     def decompress(data: bytes, size: int) -> bytes:
-        return d(data, False, size)
+        return d(data if type(data) is bytes else bytes(data), False, size)
 
     return _Codec("lzo", compress, decompress)
 
