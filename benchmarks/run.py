@@ -4,7 +4,7 @@
     python benchmarks/run.py --json /tmp/quick.json --quick                 # ~1-2 min
     python benchmarks/run.py --quick --smoke --json /tmp/smoke.json         # seconds: harness check
 
-Sections (``--only rt,zswap,replay,scale,nand``):
+Sections (``--only rt,zswap,replay,scale,nand,dispatch``):
 
 ``rt``      round trip per page through each default stack, orders 0/4/9, the
             plain-Python copy floor, and the ratios (virtual layer cost);
@@ -13,7 +13,9 @@ Sections (``--only rt,zswap,replay,scale,nand``):
 ``scale``   swapon time and memory at 1 GiB / 64 GiB / 1 TiB, per-page cost at
             1 TiB vs 1 GiB, simulator bytes per used slot;
 ``nand``    NAND/FTL model page writes per second (uniform random, greedy GC), measured
-            by ``benchmarks/bench_flash.py`` (``bench_op``) at 7 % over-provisioning.
+            by ``benchmarks/bench_flash.py`` (``bench_op``) at 7 % over-provisioning;
+``dispatch`` one device operation called directly, through the swapon-time
+            dispatch table, and as a pluggy broadcast (what binding saves).
 
 Every figure is a median over repeats; every ratio is computed within a
 repeat (both sides measured back to back, in rotating order) and then
@@ -40,6 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
+import bench_dispatch  # noqa: E402
 import bench_flash  # noqa: E402  (the NAND model's own benchmark, reused)
 import bench_replay  # noqa: E402
 import bench_roundtrip  # noqa: E402
@@ -48,7 +51,7 @@ import bench_zswap  # noqa: E402
 from bench_common import machine_info, now_iso  # noqa: E402
 
 SCHEMA = "swapops.bench/1"
-SECTIONS = ("rt", "zswap", "replay", "scale", "nand")
+SECTIONS = ("rt", "zswap", "replay", "scale", "nand", "dispatch")
 
 #: Per mode: repeats and sizes of each section.
 MODES: dict[str, dict[str, Any]] = {
@@ -58,6 +61,7 @@ MODES: dict[str, dict[str, Any]] = {
         "replay_events": None, "replay_repeats": 5, "replay_extra": True,
         "swapon_repeats": 9, "perpage_repeats": 15, "perpage_count": 1024, "slot_n": 131072,
         "nand_logical": 262_144, "nand_repeats": 7,
+        "dispatch_calls": 20_000, "dispatch_repeats": 15,
     },
     "quick": {
         "rt_repeats": 7, "rt_batch": dict(bench_roundtrip.BATCH), "rt_flash": False,
@@ -65,6 +69,7 @@ MODES: dict[str, dict[str, Any]] = {
         "replay_events": None, "replay_repeats": 1, "replay_extra": False,
         "swapon_repeats": 3, "perpage_repeats": 7, "perpage_count": 1024, "slot_n": 32768,
         "nand_logical": 262_144, "nand_repeats": 3,
+        "dispatch_calls": 20_000, "dispatch_repeats": 5,
     },
     "smoke": {
         "rt_repeats": 1, "rt_batch": {0: 32, 4: 2, 9: 1}, "rt_flash": False,
@@ -72,6 +77,7 @@ MODES: dict[str, dict[str, Any]] = {
         "replay_events": 4096, "replay_repeats": 1, "replay_extra": False,
         "swapon_repeats": 1, "perpage_repeats": 1, "perpage_count": 32, "slot_n": 1024,
         "nand_logical": 8192, "nand_repeats": 1,
+        "dispatch_calls": 1000, "dispatch_repeats": 1,
     },
 }
 
@@ -265,6 +271,11 @@ def run_suite(mode: str, sections: tuple[str, ...], clock: str, profile: bool,
         t = step("NAND model")
         res["nand"] = nand_section(cfg["nand_logical"], cfg["nand_repeats"], smoke=mode == "smoke")
         res["nand"]["seconds"] = time.perf_counter() - t
+    if "dispatch" in sections:
+        t = step("dispatch")
+        res["dispatch"] = bench_dispatch.measure(cfg["dispatch_calls"], cfg["dispatch_repeats"], clock=clock,
+                                                 warmup=0 if mode == "smoke" else 1)
+        res["dispatch"]["seconds"] = time.perf_counter() - t
     if profile:
         t = step("profiles")
         count = 64 if mode == "smoke" else 1024
@@ -361,6 +372,18 @@ def print_tables(doc: dict[str, Any]) -> None:
                 mem = sc["swapon_memory"][stack][size]["bytes"]
                 st.add_row(stack, size, f"{cell['ms']['median']:.2f}", f"{mem / MB:.3f}")
         console.print(st)
+    dp = doc["results"].get("dispatch")
+    if dp:
+        dt = Table(title="Dispatch: one read_folio call of a RAM-backed swapfile (ns, median)")
+        dt.add_column("path")
+        dt.add_column("ns per call", justify="right")
+        labels = {"direct": "bound method", "table": "dispatch table (the core's path)",
+                  "pluggy": "pluggy broadcast, 1 implementation"}
+        for name, cell in dp["ns"].items():
+            dt.add_row(labels.get(name, name), f"{cell['median']:.0f}")
+        dt.add_row("dispatch cost (table - bound method)", f"{dp['dispatch_ns']['median']:.0f}")
+        dt.add_row("broadcast cost (pluggy - bound method)", f"{dp['broadcast_ns']['median']:.0f}")
+        console.print(dt)
     tt = Table(title="Targets (issue 8)")
     tt.add_column("target")
     tt.add_column("goal", justify="right")

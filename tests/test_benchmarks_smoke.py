@@ -39,7 +39,7 @@ def test_smoke_run_writes_valid_json(tmp_path: Path) -> None:
     assert doc["mode"] == "smoke"
     assert doc["machine"]["cpu"] and doc["machine"]["python"].startswith("3.")
     assert doc["date"] and doc["duration_s"] > 0
-    assert set(doc["results"]) == {"roundtrip", "zswap", "replay", "scale", "nand"}
+    assert set(doc["results"]) == {"roundtrip", "zswap", "replay", "scale", "nand", "dispatch"}
 
     rt = doc["results"]["roundtrip"]
     assert not rt["errors"], rt["errors"]
@@ -64,6 +64,10 @@ def test_smoke_run_writes_valid_json(tmp_path: Path) -> None:
     nand = doc["results"]["nand"]
     assert nand["source"] == "benchmarks/bench_flash.py"
     assert set(nand["paths"]) == {"per_call", "bulk", "plain_python_ftl"}
+
+    dp = doc["results"]["dispatch"]
+    assert set(dp["ns"]) == {"direct", "table", "pluggy"}
+    assert all(cell["median"] > 0 for cell in dp["ns"].values())
 
     ids = {t["id"] for t in doc["targets"]}
     assert ids == EXPECTED_TARGETS
