@@ -381,6 +381,7 @@ class PoolMachine(RuleBasedStateMachine):
         assert s["pages_compacted"] == self.compacted
         for h, size in self.live.items():
             assert pool.obj_size(h) == size
+        pool.check()
 
     def teardown(self) -> None:
         if not hasattr(self, "pool"):
@@ -420,4 +421,176 @@ def test_long_random_run_matches_bound_after_compaction() -> None:
             assert pool.pages == _bound(pool, list(live.values()))
     for h in list(live):
         pool.free(h)
+    assert pool.pages == 0
+
+
+# --------------------------------------------------------------------------- reference model
+
+
+class _RefZspage:
+    __slots__ = ("cls", "handles")
+
+    def __init__(self, cls: SizeClass) -> None:
+        self.cls = cls
+        self.handles: list[int] = []
+
+
+def _ref_group(cls: SizeClass, inuse: int) -> int:
+    """get_fullness_group, written out as mm/zsmalloc.c has it."""
+    if inuse == 0:
+        return 0
+    if inuse == cls.objs_per_zspage:
+        return 11
+    return 100 * inuse // cls.objs_per_zspage // 10 + 1
+
+
+class RefPool:
+    """mm/zsmalloc.c's placement, written plainly: one list per fullness group
+    (0..11, full zspages listed too), head at index 0, list_add = insert(0).
+
+    Independent of ZsPool's detached-``cur`` bookkeeping; compaction mirrors
+    the model's documented choice (sparsest head into densest head; the
+    source's highest handles move first).
+    """
+
+    def __init__(self, chain: int) -> None:
+        self.table = _class_table(chain, PAGE)
+        self.lists: dict[int, list[list[_RefZspage]]] = {}
+        self.where: dict[int, _RefZspage] = {}
+        self.pages = 0
+
+    def _lists(self, cls: SizeClass) -> list[list[_RefZspage]]:
+        return self.lists.setdefault(cls.size, [[] for _ in range(12)])
+
+    def _move(self, z: _RefZspage, old: int) -> None:
+        """fix_fullness_group: remove from ``old``, insert at the head of the new group."""
+        new = _ref_group(z.cls, len(z.handles))
+        if new == old:
+            return
+        lists = self._lists(z.cls)
+        if old >= 0:
+            lists[old].remove(z)
+        if new == 0:
+            self.pages -= z.cls.pages_per_zspage
+        else:
+            lists[new].insert(0, z)
+
+    def malloc(self, size: int, handle: int) -> None:
+        cls = self.table[size]
+        lists = self._lists(cls)
+        for g in range(10, 0, -1):  # find_get_zspage
+            if lists[g]:
+                z, old = lists[g][0], g
+                break
+        else:
+            z, old = _RefZspage(cls), -1
+            self.pages += cls.pages_per_zspage
+        z.handles.append(handle)
+        self.where[handle] = z
+        self._move(z, old)
+
+    def free(self, handle: int) -> None:
+        z = self.where.pop(handle)
+        old = _ref_group(z.cls, len(z.handles))
+        z.handles.remove(handle)
+        self._move(z, old)
+
+    def compact(self) -> None:
+        for size in sorted(self.lists, reverse=True):
+            lists = self.lists[size]
+            cls = next(c for c in self.table if c.size == size)
+            opz = cls.objs_per_zspage
+            for g in range(1, 12):
+                for z in lists[g]:
+                    z.handles.sort()  # the model builds its reverse map in handle order
+
+            dst: _RefZspage | None = None
+            while _ref_can_compact(lists, dst, opz):
+                if dst is None:
+                    dst = next((lists[g].pop(0) for g in range(10, 0, -1) if lists[g]), None)
+                    if dst is None:
+                        break
+                src = next((lists[g].pop(0) for g in range(1, 11) if lists[g]), None)
+                if src is None:
+                    break
+                k = min(len(src.handles), opz - len(dst.handles))
+                moved = src.handles[len(src.handles) - k :]
+                del src.handles[len(src.handles) - k :]
+                dst.handles.extend(moved)
+                for h in moved:
+                    self.where[h] = dst
+                self._move(src, -1)  # putback, or freed when empty
+                if len(dst.handles) == opz:
+                    self._move(dst, -1)
+                    dst = None
+            if dst is not None:
+                self._move(dst, -1)
+
+
+def _ref_can_compact(lists: list[list[_RefZspage]], dst: _RefZspage | None, opz: int) -> bool:
+    """zs_can_compact > 0 (an isolated dst still counts)."""
+    zs = [z for g in range(1, 12) for z in lists[g]] + ([dst] if dst else [])
+    return len(zs) * opz - sum(len(z.handles) for z in zs) >= opz
+
+
+def _same_placement(pool: ZsPool, ref: RefPool) -> None:
+    assert pool.pages == ref.pages
+    for size, lists in ref.lists.items():
+        probe = max(1, size - ZS_HANDLE_SIZE)
+        got = pool.fullness(probe)
+        by_zid: dict[int, set[int]] = {}
+        for h, z in ref.where.items():
+            if z.cls.size == size:
+                by_zid.setdefault(pool.zspage_of(h), set()).add(h)
+        for g in range(1, 11):
+            want = [frozenset(z.handles) for z in lists[g]]
+            have = [frozenset(by_zid.get(zid, ())) for zid in got[g - 1]]
+            assert have == want, (size, g)
+        full = {frozenset(z.handles) for z in lists[11]}
+        listed = {zid for grp in got for zid in grp}
+        assert {frozenset(hs) for zid, hs in by_zid.items() if zid not in listed} == full, size
+
+
+@pytest.mark.parametrize(
+    ("chain", "seed", "sizes"),
+    [
+        (8, 1, (1400, 2600)),  # lz4-like: few objects per zspage, a group change almost every call
+        (8, 2, (24, 200)),  # many objects per zspage: long stretches within one group
+        (4, 3, (1, PAGE)),
+        (16, 4, (3000, PAGE)),  # huge and near-huge classes
+    ],
+)
+def test_placement_matches_reference_model(chain: int, seed: int, sizes: tuple[int, int]) -> None:
+    """Op by op, the pool puts every object in the zspage mm/zsmalloc.c would, and
+    keeps each fullness group in the kernel's list order (checked every step)."""
+    rng = random.Random(seed)
+    pool = ZsPool(chain)
+    ref = RefPool(chain)
+    live: list[int] = []
+    lo, hi = sizes
+    for step in range(3000):
+        r = rng.random()
+        phase = (step // 500) % 2  # alternate growth and shrink phases
+        if live and r < (0.35 if phase == 0 else 0.65):
+            i = rng.randrange(len(live)) if rng.random() < 0.7 else len(live) - 1
+            h = live.pop(i)
+            pool.free(h)
+            ref.free(h)
+        else:
+            size = rng.randint(lo, hi) if rng.random() < 0.9 else rng.choice((lo, hi))
+            h = pool.malloc(size)
+            ref.malloc(size, h)
+            live.append(h)
+        if step % 700 == 699:
+            pool.compact()
+            ref.compact()
+        if step % 7 == 0 or step < 200:
+            _same_placement(pool, ref)
+    pool.check()
+    _same_placement(pool, ref)
+    for h in live:
+        pool.free(h)
+        ref.free(h)
+    _same_placement(pool, ref)
+    pool.check()
     assert pool.pages == 0

@@ -49,14 +49,24 @@ Model choices (documented, not kernel behaviour):
   told apart, exactly as in the kernel.
 * The 8-byte handle slab object (``zs_handle`` cache) is not counted in
   ``pages``: like the kernel's ``zs_get_total_pages`` we count zspage pages.
-* Per-object state is one packed int in an ``array('q')`` (8 B/object):
+* Per-object state is one packed int in a ``list`` indexed by handle:
   ``zspage_id << 20 | size``; zspage fill counts live in a ``list[int]``.
   The reverse map (zspage -> handles) is built only inside ``compact``.
+
+Bookkeeping (same placement, fewer operations per call): per class, the
+partial zspages sit in one insertion-ordered dict per fullness group, except
+the zspage ``zs_malloc`` would pick now (the head of the fullest group),
+which is held apart as ``cur``.  Filling ``cur`` moves it up groups without
+touching any list: it stays the newest member of whatever group it reaches,
+hence still the head of the fullest one.  It is put back in its group's dict
+only when another zspage takes its place (a free brings a fuller or equally
+full zspage to the head of a group at least as full, or ``cur`` drops below a
+listed group) or before compaction.  ``tests/test_zsmalloc.py`` checks the
+placement and the list order of every group against a plain transcription of
+``mm/zsmalloc.c`` after every call.
 """
 
 from __future__ import annotations
-
-from array import array
 
 import attrs
 import numpy as np
@@ -191,9 +201,19 @@ def huge_class_size(chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096)
 
 
 class _ClassState:
-    """Mutable bookkeeping of one merged class (hot path: slots, plain ints)."""
+    """Mutable bookkeeping of one merged class (hot path: slots, plain ints).
 
-    __slots__ = ("sc", "ppz", "opz", "fg", "groups", "mask", "zspages", "objs")
+    Partial zspages (groups 1..10) are kept in per-group insertion-ordered
+    dicts whose *head* (``list_add`` position) is the last key, except one:
+    ``cur``, the zspage ``find_get_zspage`` would return now (the head of the
+    fullest non-empty group), which is held apart, "detached", so that
+    filling it costs no list moves.  While detached it is, by construction,
+    the most recent member of its group ``fg[inuse[cur]]``; it is put back at
+    the head of that group whenever another zspage takes its place (or before
+    compaction).  ``cur`` is -1 exactly when the class has no partial zspage.
+    """
+
+    __slots__ = ("sc", "ppz", "opz", "fg", "down", "groups", "mask", "cur", "zspages", "objs")
 
     def __init__(self, sc: SizeClass) -> None:
         self.sc = sc
@@ -205,11 +225,13 @@ class _ClassState:
             fg[n] = 100 * n // opz // 10 + 1
         fg[opz] = _RATIO_100
         self.fg = fg
-        # Groups 1..10 as insertion-ordered dicts used as lists whose *head*
-        # (list_add position) is the last key.  Full zspages (group 11) are
-        # not listed: nothing ever searches them.  Index 0 and 11 unused.
+        # down[n]: a free that leaves n objects changes the group (fg[n] != fg[n+1]).
+        self.down = [fg[n] != fg[n + 1] for n in range(opz)]
+        # Groups 1..10 (index 0 and 11 unused): full zspages (group 11) are not
+        # listed, nothing ever searches them.
         self.groups: list[dict[int, None]] = [{} for _ in range(_NR_FULLNESS_GROUPS)]
-        self.mask = 0  # bit g set <=> groups[g] non-empty (g in 1..10)
+        self.mask = 0  # bit g set <=> groups[g] non-empty (g in 1..10); cur not included
+        self.cur = -1
         self.zspages = 0
         self.objs = 0  # ZS_OBJS_INUSE
 
@@ -218,19 +240,40 @@ class _ClassState:
         wasted = self.zspages * self.opz - self.objs
         return wasted // self.opz * self.ppz if wasted > 0 else 0
 
+    def attach(self, inuse: list[int]) -> None:
+        """Put ``cur`` back at the head of its group (it stops being detached)."""
+        z = self.cur
+        if z >= 0:
+            g = self.fg[inuse[z]]
+            self.groups[g][z] = None
+            self.mask |= 1 << g
+            self.cur = -1
+
+    def detach(self) -> None:
+        """``cur`` := the head of the fullest non-empty group, taken out of it (or -1)."""
+        mask = self.mask
+        if mask:
+            g = mask.bit_length() - 1
+            grp = self.groups[g]
+            self.cur = grp.popitem()[0]
+            if not grp:
+                self.mask = mask ^ (1 << g)
+        else:
+            self.cur = -1
+
 
 class ZsPool:
     """Page-accounting model of one zsmalloc pool (see the module docstring).
 
-    ``pages`` (pool size in pages, ``zs_get_total_pages``) and ``objects`` are
-    plain attributes, kept current by every call; read them freely.
+    ``pages`` (pool size in pages, ``zs_get_total_pages``) is a plain
+    attribute, kept current by every call; read it freely.  ``objects`` is
+    derived (the per-class counts summed).
     """
 
     __slots__ = (
         "chain_size",
         "page_size",
         "pages",
-        "objects",
         "pages_compacted",
         "_classes",
         "_lut",
@@ -245,7 +288,6 @@ class ZsPool:
         self.chain_size = chain_size
         self.page_size = page_size
         self.pages = 0
-        self.objects = 0
         self.pages_compacted = 0  # zs_pool_stats.pages_compacted
         states: dict[int, _ClassState] = {}
         for r in reps:
@@ -262,10 +304,17 @@ class ZsPool:
             idx = -(-(s - ZS_MIN_ALLOC_SIZE) // delta) if s > ZS_MIN_ALLOC_SIZE else 0
             lut[length] = states[reps[min(idx, last)].index]
         self._lut = lut
-        self._obj = array("q", [0])  # handle -> zspage << 20 | size; 0 = free; handle 0 unused
+        # handle -> zspage << 20 | size; 0 = free; handle 0 unused.  A list,
+        # not an array('q'): item access on a list is 3-4x cheaper.
+        self._obj: list[int] = [0]
         self._free_handles: list[int] = []
         self._inuse: list[int] = []  # zspage id -> objects in use
         self._free_zspages: list[int] = []
+
+    @property
+    def objects(self) -> int:
+        """Objects allocated (``ZS_OBJS_INUSE`` summed over the classes)."""
+        return sum(c.objs for c in self._classes)
 
     # ------------------------------------------------------------------ hot path
 
@@ -278,41 +327,37 @@ class ZsPool:
         if not 0 < size <= self.page_size:
             raise ConfigError(f"zs_malloc: size {size} not in 1..{self.page_size}")
         c = self._lut[size]
-        inuse = self._inuse
-        mask = c.mask
-        if mask:
-            # find_get_zspage: head of the fullest non-full group.
-            g = mask.bit_length() - 1
-            grp = c.groups[g]
-            zid = next(reversed(grp))
+        zid = c.cur
+        if zid >= 0:
+            # find_get_zspage: cur is the head of the fullest non-full group.
+            # Moving up a group keeps it the head of the (new) fullest group.
+            inuse = self._inuse
             n = inuse[zid] + 1
             inuse[zid] = n
-            ng = c.fg[n]
-            if ng != g:  # fix_fullness_group
-                del grp[zid]
-                if not grp:
-                    mask ^= 1 << g
-                if ng != _RATIO_100:
-                    c.groups[ng][zid] = None
-                    mask |= 1 << ng
-                c.mask = mask
+            if n == c.opz:  # full now (group 11, unlisted): the next candidate
+                mask = c.mask
+                if mask:
+                    g = mask.bit_length() - 1
+                    grp = c.groups[g]
+                    c.cur = grp.popitem()[0]
+                    if not grp:
+                        c.mask = mask ^ (1 << g)
+                else:
+                    c.cur = -1
         else:
             # alloc_zspage: every zspage of the class is full (or none exists).
             free_z = self._free_zspages
             if free_z:
                 zid = free_z.pop()
-                inuse[zid] = 1
+                self._inuse[zid] = 1
             else:
-                zid = len(inuse)
-                inuse.append(1)
+                zid = len(self._inuse)
+                self._inuse.append(1)
             c.zspages += 1
             self.pages += c.ppz
-            ng = c.fg[1]
-            if ng != _RATIO_100:
-                c.groups[ng][zid] = None
-                c.mask = 1 << ng
+            if c.opz > 1:  # else a huge class: the zspage is full at once
+                c.cur = zid
         c.objs += 1
-        self.objects += 1
         word = zid << _SIZE_BITS | size
         free_h = self._free_handles
         if free_h:
@@ -329,36 +374,78 @@ class ZsPool:
         :raises InvalidEntryError: ``handle`` is not a live handle.
         """
         obj = self._obj
-        word = obj[handle] if 0 < handle < len(obj) else 0
-        if not word:
+        try:
+            word = obj[handle]
+        except (IndexError, TypeError):
+            word = 0
+        if word <= 0 or handle < 0:
             raise InvalidEntryError(f"zs_free: handle {handle} is not allocated")
         obj[handle] = 0
         self._free_handles.append(handle)
         c = self._lut[word & _SIZE_MASK]
+        c.objs -= 1
         zid = word >> _SIZE_BITS
         inuse = self._inuse
         n = inuse[zid] - 1
         inuse[zid] = n
+        if not c.down[n]:  # same fullness group: nothing moves
+            return
+        cur = c.cur
+        if zid == cur:
+            if n:
+                # cur went down a group; it is that group's newest member, so
+                # it stays the head unless a fuller group is listed.
+                mask = c.mask
+                if mask:
+                    g = mask.bit_length() - 1
+                    ng = c.fg[n]
+                    if g > ng:
+                        c.groups[ng][zid] = None
+                        grp = c.groups[g]
+                        c.cur = grp.popitem()[0]
+                        if not grp:
+                            mask ^= 1 << g
+                        c.mask = mask | 1 << ng
+                return
+            # free_zspage
+            c.zspages -= 1
+            self.pages -= c.ppz
+            self._free_zspages.append(zid)
+            mask = c.mask
+            if mask:
+                g = mask.bit_length() - 1
+                grp = c.groups[g]
+                c.cur = grp.popitem()[0]
+                if not grp:
+                    c.mask = mask ^ (1 << g)
+            else:
+                c.cur = -1
+            return
+        # fix_fullness_group for a listed (or full) zspage that is not cur.
         fg = c.fg
         g = fg[n + 1]
-        ng = fg[n]
-        if ng != g:  # fix_fullness_group
-            mask = c.mask
-            if g != _RATIO_100:
-                grp = c.groups[g]
-                del grp[zid]
-                if not grp:
-                    mask ^= 1 << g
-            if ng == _RATIO_0:  # free_zspage
-                c.zspages -= 1
-                self.pages -= c.ppz
-                self._free_zspages.append(zid)
+        mask = c.mask
+        if g != _RATIO_100:
+            grp = c.groups[g]
+            del grp[zid]
+            if not grp:
+                mask ^= 1 << g
+        if n:
+            ng = fg[n]  # zid is now the newest member of group ng
+            if cur < 0:
+                c.cur = zid
+            elif ng >= (cg := fg[inuse[cur]]):  # zid is the new head: cur goes back
+                c.groups[cg][cur] = None
+                mask |= 1 << cg
+                c.cur = zid
             else:
                 c.groups[ng][zid] = None
                 mask |= 1 << ng
-            c.mask = mask
-        c.objs -= 1
-        self.objects -= 1
+        else:  # free_zspage (a one-object zspage that was not cur)
+            c.zspages -= 1
+            self.pages -= c.ppz
+            self._free_zspages.append(zid)
+        c.mask = mask
 
     # ------------------------------------------------------------------ queries
 
@@ -369,6 +456,14 @@ class ZsPool:
         if not word:
             raise InvalidEntryError(f"handle {handle} is not allocated")
         return word & _SIZE_MASK
+
+    def zspage_of(self, handle: int) -> int:
+        """The id of the zspage holding ``handle`` (a model label, recycled; for tests)."""
+        obj = self._obj
+        word = obj[handle] if 0 < handle < len(obj) else 0
+        if not word:
+            raise InvalidEntryError(f"handle {handle} is not allocated")
+        return word >> _SIZE_BITS
 
     def size_class(self, size: int) -> SizeClass:
         """The (merged) class an object of ``size`` compressed bytes goes to."""
@@ -384,6 +479,22 @@ class ZsPool:
         """Per class in use: (class, zspages, objects) — debugfs ``classes`` rows."""
         return [(c.sc, c.zspages, c.objs) for c in self._classes if c.zspages]
 
+    def fullness(self, size: int) -> list[list[int]]:
+        """The partial zspages of ``size``'s class per fullness group 1..10, head first.
+
+        Index 0 is the "10 %" group; each list is in ``find_get_zspage`` order
+        (the kernel's list order). Full zspages are not listed.
+        """
+        self.size_class(size)  # validates size
+        c = self._lut[size]
+        out = [list(reversed(c.groups[g])) for g in range(_RATIO_10, _RATIO_99 + 1)]
+        if c.cur >= 0:
+            out[c.fg[self._inuse[c.cur]] - _RATIO_10].insert(0, c.cur)
+        return out
+
+    def _words(self) -> np.ndarray:
+        return np.fromiter(self._obj, dtype=np.int64, count=len(self._obj))
+
     def stats(self) -> dict[str, int]:
         """Pool counters (debugfs ``classes`` totals plus a few derived ones).
 
@@ -394,9 +505,11 @@ class ZsPool:
         per fullness group.
         """
         groups = [0] * _NR_FULLNESS_GROUPS
-        zspages = obj_allocated = bytes_allocated = huge = freeable = 0
+        zspages = obj_allocated = bytes_allocated = huge = freeable = objects = 0
+        inuse = self._inuse
         for c in self._classes:
             zspages += c.zspages
+            objects += c.objs
             obj_allocated += c.zspages * c.opz
             bytes_allocated += c.objs * c.sc.size
             freeable += c.can_compact()
@@ -407,14 +520,15 @@ class ZsPool:
                 k = len(c.groups[g])
                 groups[g] += k
                 listed += k
+            if c.cur >= 0:
+                groups[c.fg[inuse[c.cur]]] += 1
+                listed += 1
             groups[_RATIO_100] += c.zspages - listed
-        words = np.frombuffer(self._obj, dtype=np.int64)
-        bytes_stored = int((words & _SIZE_MASK).sum())
-        del words  # release the buffer export so the array can grow again
+        bytes_stored = int((self._words() & _SIZE_MASK).sum())
         out = {
             "pages": self.pages,
             "pool_bytes": self.pages * self.page_size,
-            "objects": self.objects,
+            "objects": objects,
             "obj_allocated": obj_allocated,
             "bytes_stored": bytes_stored,
             "bytes_allocated": bytes_allocated,
@@ -426,6 +540,62 @@ class ZsPool:
         for g, label in zip(range(_RATIO_10, _NR_FULLNESS_GROUPS), _RATIO_LABELS, strict=True):
             out[f"inuse_ratio_{label}"] = groups[g]
         return out
+
+    def check(self) -> None:
+        """Verify the cached bookkeeping against the per-object state (tests; O(objects)).
+
+        :raises AssertionError: with what disagrees.
+        """
+        inuse = self._inuse
+        count = [0] * len(inuse)
+        cls_of: dict[int, _ClassState] = {}
+        objs: dict[int, int] = {}
+        for word in self._obj:
+            if word:
+                z = word >> _SIZE_BITS
+                c = self._lut[word & _SIZE_MASK]
+                count[z] += 1
+                if cls_of.setdefault(z, c) is not c:
+                    raise AssertionError(f"zspage {z} holds objects of two classes")
+                objs[id(c)] = objs.get(id(c), 0) + 1
+        free_z = set(self._free_zspages)
+        free_h = set(self._free_handles)
+        if any(self._obj[h] for h in free_h) or len(free_h) != len(self._free_handles):
+            raise AssertionError("free handle list holds a live or duplicate handle")
+        pages = 0
+        for c in self._classes:
+            zs = [z for z, k in cls_of.items() if k is c]
+            if any(count[z] != inuse[z] for z in zs):
+                raise AssertionError(f"class {c.sc.size}: inuse disagrees with the objects")
+            if any(z in free_z for z in zs):
+                raise AssertionError(f"class {c.sc.size}: a used zspage is on the free list")
+            if c.zspages != len(zs) or c.objs != objs.get(id(c), 0):
+                raise AssertionError(f"class {c.sc.size}: zspages/objs counters are off")
+            pages += c.zspages * c.ppz
+            listed: set[int] = set()
+            mask = 0
+            for g in range(_RATIO_10, _RATIO_99 + 1):
+                for z in c.groups[g]:
+                    if c.fg[inuse[z]] != g or cls_of.get(z) is not c:
+                        raise AssertionError(f"class {c.sc.size}: zspage {z} in the wrong group {g}")
+                    listed.add(z)
+                if c.groups[g]:
+                    mask |= 1 << g
+            if mask != c.mask:
+                raise AssertionError(f"class {c.sc.size}: group mask is stale")
+            partial = {z for z in zs if inuse[z] < c.opz}
+            if c.cur >= 0:
+                if c.cur in listed or cls_of.get(c.cur) is not c or inuse[c.cur] >= c.opz:
+                    raise AssertionError(f"class {c.sc.size}: cur {c.cur} is not a detached partial zspage")
+                if mask and mask.bit_length() - 1 > c.fg[inuse[c.cur]]:
+                    raise AssertionError(f"class {c.sc.size}: a fuller zspage than cur is listed")
+                listed.add(c.cur)
+            elif mask:
+                raise AssertionError(f"class {c.sc.size}: partial zspages listed but no cur")
+            if listed != partial:
+                raise AssertionError(f"class {c.sc.size}: listed zspages are not the partial ones")
+        if pages != self.pages:
+            raise AssertionError(f"pages {self.pages} != {pages} from the classes")
 
     # ------------------------------------------------------------------ compaction
 
@@ -439,26 +609,28 @@ class ZsPool:
         todo = [c for c in reversed(self._classes) if c.can_compact()]
         if not todo:
             return 0
+        inuse = self._inuse
+        for c in todo:
+            c.attach(inuse)
         # Reverse map zspage -> handles, only for partial zspages of those classes.
         members: dict[int, list[int]] = {}
         for c in todo:
             for g in range(_RATIO_10, _RATIO_99 + 1):
                 for zid in c.groups[g]:
                     members[zid] = []
-        words = np.frombuffer(self._obj, dtype=np.int64)
+        words = self._words()
         zids = words >> _SIZE_BITS
+        live = words != 0
         del words
         wanted = np.fromiter(members, dtype=np.int64, count=len(members))
-        handles = np.flatnonzero(np.isin(zids, wanted))
-        handles = handles[handles > 0]  # slot 0 is a placeholder (word 0 -> zspage 0)
+        handles = np.flatnonzero(np.isin(zids, wanted) & live)
         owners = zids[handles]
-        obj = self._obj
         for h, z in zip(handles.tolist(), owners.tolist(), strict=True):
-            if obj[h]:
-                members[z].append(h)
+            members[z].append(h)
         freed = 0
         for c in todo:
             freed += self._compact_class(c, members)
+            c.detach()
         self.pages_compacted += freed
         return freed
 
