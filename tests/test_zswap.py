@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -402,6 +403,66 @@ def test_second_chance_lru(system: swapops.SwapSystem) -> None:
         folio = system.swap_in(entry)
         assert folio.data == page
         assert folio.dirty == (entry[1] not in (first, second))
+
+
+def test_lru_walk_matches_a_second_chance_reference(system: swapops.SwapSystem) -> None:
+    """Stores, rewrites, exclusive loads, frees and shrinker scans of every length,
+    against an OrderedDict transcription of the kernel's second-chance LRU: the
+    entries stay in the same order with the same referenced bits, and the same
+    keys are written back (the device keeps a plain dict; rotations re-insert)."""
+    top = system.swapon("zswap>swapfile", size="4M")
+    dev = zdev(top)
+    ops = top.ops
+    assert ops is not None
+    rng = random.Random(11)
+    pages = [corpus.text_page(rng) for _ in range(40)]
+    ref: OrderedDict[int, bool] = OrderedDict()  # key -> referenced, oldest first
+    keys = [ops.alloc(0) for _ in range(300)]
+    content: dict[int, bytes] = {}  # keys holding a page (pool or swapfile)
+    stores = 0
+    for step in range(3000):
+        op = rng.random()
+        i = rng.randrange(len(keys))
+        key = keys[i]
+        if op < 0.5:
+            data = rng.choice(pages)
+            ops.write(key, Folio(data))
+            stores += 1
+            ref.pop(key, None)
+            ref[key] = True
+            content[key] = data
+        elif op < 0.7 and key in content:
+            target = Folio._empty(0)
+            ops.read(key, target)  # exclusive from the pool, a copy from below
+            assert target.data == content[key]
+            assert target.dirty == (key in ref)
+            if ref.pop(key, None) is not None:
+                del content[key]  # only the folio holds it now
+        elif op < 0.8:
+            ops.free(key, 1)
+            ref.pop(key, None)
+            content.pop(key, None)
+            keys[i] = ops.alloc(0)
+        elif op < 0.9:
+            n = rng.randrange(1, 60)
+            want = 0
+            for _ in range(n):
+                if not ref:
+                    break
+                k, referenced = ref.popitem(last=False)
+                if referenced:
+                    ref[k] = False
+                else:
+                    want += 1
+            assert dev.shrinker_scan(n) == want, step
+        assert list(dev._entries) == list(ref), step
+        assert [v > 0 for v in dev._entries.values()] == list(ref.values()), step
+    assert dev.zswpout == stores
+    for key, data in content.items():
+        target = Folio._empty(0)
+        ops.read(key, target)
+        assert target.data == data and target.dirty == (key in ref)
+    assert dev.stored_pages == 0
 
 
 def test_proactive_shrinker_on_tick(system: swapops.SwapSystem) -> None:

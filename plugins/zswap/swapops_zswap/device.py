@@ -26,8 +26,10 @@ does not exist yet when this one is activated.
 
 Per-entry state, kept small and plain:
 
-* ``_entries``: ``OrderedDict`` key -> ``handle << 1 | referenced``; its order
-  is the writeback LRU (oldest first), the low bit the second-chance bit.
+* ``_entries``: ``dict`` key -> zsmalloc handle, positive while the
+  second-chance (referenced) bit is set, ``~handle`` (negative) once the LRU
+  walk has cleared it. Insertion order is the writeback LRU (oldest first):
+  a store inserts at the tail, a rotation or a rewrite deletes and re-inserts.
 * ``_objs``: list indexed by zsmalloc handle -> the stored bytes (compressed,
   or the raw page when ``len == PAGE_SIZE``: ``stored_incompressible_pages``).
 * ``_lower_map`` (KEYED only): key -> lower slot, for pages written back or
@@ -36,8 +38,8 @@ Per-entry state, kept small and plain:
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from itertools import islice
 from typing import Any, ClassVar
 
 import swapops
@@ -110,16 +112,22 @@ class ZswapDevice(SwapDevice):
         self.ram_pages = opts["ram"] // PAGE_SIZE
         self.max_pool_pages = self.ram_pages * opts["max_pool_percent"] // 100
         self.accept_pages = self.max_pool_pages * opts["accept_threshold_percent"] // 100
+        # After a store, the shrink worker runs once the pool reaches this
+        # (never without writeback: the next store's limit check rejects).
+        self._wb_limit = self.max_pool_pages if self.writeback else 1 << 62
         self.mode = MODE_UNSET
         self._init_state()
 
     def _init_state(self) -> None:
-        self._entries: OrderedDict[int, int] = OrderedDict()
+        self._entries: dict[int, int] = {}
         self._objs: list[bytes] = [b""]  # by handle; b"" = free (handle 0 is never used)
         self._lower_map: dict[int, int] = {}
         self._pool = ZsPool(self.options["chain_size"], PAGE_SIZE)
         self._keys: ClusterAllocator | None = None
         self._full = False  # zswap_pool_reached_full
+        # A store checks the limits when the pool is at or above this: the
+        # limit, or 0 while ``_full`` (one comparison per store for both).
+        self._gate = self.max_pool_pages
         # debugfs / vmstat counters
         self.stored_incompressible_pages = 0
         self.written_back_pages = 0
@@ -129,7 +137,7 @@ class ZswapDevice(SwapDevice):
         self.decompress_fail = 0
         self.pool_limit_hit = 0
         self.zswpin = 0
-        self.zswpout = 0
+        self._invalidated = 0  # entries dropped unloaded (freed, discarded, superseded)
         # model counters
         # Compressor calls are derived (no counting on the per-page path):
         # see compress_calls / decompress_calls.
@@ -211,13 +219,14 @@ class ZswapDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
         """swapoff: release the pool (no entry is live by now); counters stay readable."""
+        self._invalidated += len(self._entries)
         self._entries.clear()
         self._objs = [b""]
         self._lower_map.clear()
         self._pool = ZsPool(self.options["chain_size"], PAGE_SIZE)
         self._malloc = self._pool.malloc
         self._zfree = self._pool.free
-        self._full = False
+        self._set_full(False)
         self.stored_incompressible_pages = 0
 
     # ------------------------------------------------------------------ cluster
@@ -233,6 +242,7 @@ class ZswapDevice(SwapDevice):
             v = entries.pop(offset, None)
             if v is not None:
                 self._drop(v)
+                self._invalidated += 1
             if self._lower_map:
                 s = self._lower_map.pop(offset, -1)
                 if s >= 0:
@@ -242,6 +252,7 @@ class ZswapDevice(SwapDevice):
                 v = entries.pop(key, None)
                 if v is not None:
                     self._drop(v)
+                    self._invalidated += 1
                 if self._lower_map:
                     s = self._lower_map.pop(key, -1)
                     if s >= 0:
@@ -249,8 +260,8 @@ class ZswapDevice(SwapDevice):
         self._free_keys(offset, nr)
 
     def _drop(self, v: int) -> None:
-        """zswap_entry_free: release the zsmalloc object behind a packed entry."""
-        h = v >> 1
+        """zswap_entry_free: release the zsmalloc object behind an entry value."""
+        h = v if v > 0 else ~v
         objs = self._objs
         if len(objs[h]) == PAGE_SIZE:
             self.stored_incompressible_pages -= 1
@@ -267,7 +278,8 @@ class ZswapDevice(SwapDevice):
         lmap = self._lower_map
         if lmap and offset in lmap:  # KEYED rewrite of a key held below
             self._invalidate(offset)
-        if (self._full or self._pool.pages >= self.max_pool_pages) and not self._check_limits():
+        pool = self._pool
+        if pool.pages >= self._gate and not self._check_limits():
             self._reject(offset, folio, limit=True)
             return
         data = folio.data
@@ -292,33 +304,37 @@ class ZswapDevice(SwapDevice):
             self._objs[h] = c
         except IndexError:  # a handle beyond any used so far
             self._grow_objs(h, c)
-        v = h << 1 | 1  # referenced, at the LRU tail
-        if self._entries.setdefault(offset, v) != v:  # a rewrite of a key still in the pool
-            self._replace(offset, v)
-        self.zswpout += 1
-        if self._pool.pages >= self.max_pool_pages and self.writeback:
+        # Referenced, at the LRU tail. A live handle is never reused, so
+        # ``setdefault`` returns ``h`` unless the key still holds an older entry.
+        if self._entries.setdefault(offset, h) != h:
+            self._replace(offset, h)
+        if pool.pages >= self._wb_limit:
             self._limit_reached()
 
     def _replace(self, key: int, v: int) -> None:
         """The new object supersedes the key's old one, and goes to the LRU tail."""
         entries = self._entries
-        self._drop(entries[key])
+        self._drop(entries.pop(key))
+        self._invalidated += 1
         entries[key] = v
-        entries.move_to_end(key)
 
     def _grow_objs(self, h: int, c: bytes) -> None:
         objs = self._objs
         objs.extend([b""] * (h + 1 - len(objs) + 1024))
         objs[h] = c
 
+    def _set_full(self, full: bool) -> None:
+        self._full = full
+        self._gate = 0 if full else self.max_pool_pages
+
     def _check_limits(self) -> bool:
         """zswap_check_limits with its hysteresis; True when a store may proceed."""
         cur = self._pool.pages
         if cur >= self.max_pool_pages:
             self.pool_limit_hit += 1
-            self._full = True
+            self._set_full(True)
         elif self._full and cur <= self.accept_pages:
-            self._full = False
+            self._set_full(False)
         return not self._full
 
     def _limit_reached(self) -> None:
@@ -330,7 +346,7 @@ class ZswapDevice(SwapDevice):
         the next store sees the limit and is rejected.
         """
         self.pool_limit_hit += 1
-        self._full = True
+        self._set_full(True)
         self.shrink_worker()
 
     def _invalidate(self, key: int) -> None:
@@ -338,6 +354,7 @@ class ZswapDevice(SwapDevice):
         v = self._entries.pop(key, None)
         if v is not None:
             self._drop(v)
+            self._invalidated += 1
         s = self._lower_map.pop(key, -1)
         if s >= 0:
             self._lower_free(s, 1)
@@ -411,7 +428,7 @@ class ZswapDevice(SwapDevice):
         for key in range(offset, offset + nr):
             if key in entries or key in self._lower_map:
                 self._invalidate(key)
-        if (self._full or self._pool.pages >= self.max_pool_pages) and not self._check_limits():
+        if self._pool.pages >= self._gate and not self._check_limits():
             self._reject(offset, folio, limit=True)
             return
         data = folio.data
@@ -448,10 +465,9 @@ class ZswapDevice(SwapDevice):
             objs[h] = c
             stored.append((offset + i, h))
         for key, h in stored:
-            entries[key] = h << 1 | 1
+            entries[key] = h  # referenced
         self.stored_incompressible_pages += incompressible
-        self.zswpout += nr
-        if self._pool.pages >= self.max_pool_pages and self.writeback:
+        if self._pool.pages >= self._wb_limit:
             self._limit_reached()
 
     # ------------------------------------------------------------------ load
@@ -466,7 +482,7 @@ class ZswapDevice(SwapDevice):
         if v is None:
             self._read_lower(offset, folio)
             return
-        h = v >> 1
+        h = v if v > 0 else ~v
         objs = self._objs
         c = objs[h]
         if len(c) == PAGE_SIZE:
@@ -545,7 +561,7 @@ class ZswapDevice(SwapDevice):
                 parts.append(self._lower_page(key, folio))
                 below += 1
                 continue
-            c = objs[v >> 1]
+            c = objs[v if v > 0 else ~v]
             if len(c) == PAGE_SIZE:
                 parts.append(c)
                 raw += 1
@@ -575,6 +591,7 @@ class ZswapDevice(SwapDevice):
             v = entries.pop(key, None)
             if v is not None:
                 self._drop(v)
+                self._invalidated += 1
         if self.lower is None:
             return
         if self._resolve_mode() == MODE_DIRECT:
@@ -608,7 +625,7 @@ class ZswapDevice(SwapDevice):
         v = self._entries.get(key)
         if v is None or self.lower is None:
             return False
-        h = v >> 1
+        h = v if v > 0 else ~v
         c = self._objs[h]
         page = Folio._empty(0)
         if len(c) == PAGE_SIZE:
@@ -640,12 +657,28 @@ class ZswapDevice(SwapDevice):
         self.written_back_pages += 1
         return True
 
-    def _scan_one(self) -> int:
-        """One LRU step with second chance: 1 written back, 0 rotated, -1 failed."""
+    def _lru(self) -> Iterator[int]:
+        """The LRU head, oldest first, for a walk that moves or removes each key it is given.
+
+        Keys are read in growing batches: a plain ``dict`` finds its first
+        key by skipping the slots its deletions left at the front, so reading
+        one key per step would make a long walk quadratic. Every key of a
+        batch is still at the head, in order, when its turn comes: the walk
+        only sends keys to the tail or deletes them.
+        """
         entries = self._entries
-        key, v = entries.popitem(last=False)  # the oldest entry
-        if v & 1:  # referenced: clear the bit and rotate to the tail
-            entries[key] = v ^ 1
+        n = 32
+        while entries:
+            yield from list(islice(entries, n))
+            n <<= 1
+
+    def _scan_one(self, key: int) -> int:
+        """One LRU step with second chance on the oldest entry ``key``:
+        1 written back, 0 rotated, -1 failed."""
+        entries = self._entries
+        v = entries.pop(key)
+        if v > 0:  # referenced: clear the bit and rotate to the tail
+            entries[key] = ~v
             return 0
         entries[key] = v  # back at the tail; writeback_entry removes it on success
         if self.writeback_entry(key):
@@ -667,8 +700,12 @@ class ZswapDevice(SwapDevice):
         done = failures = 0
         if self.compact_on_limit and pool.pages > thr:
             pool.compact()
-        while pool.pages > thr and self._entries:
-            r = self._scan_one()
+        walk = self._lru()
+        while pool.pages > thr:
+            key = next(walk, None)
+            if key is None:
+                break
+            r = self._scan_one(key)
             if r > 0:
                 done += 1
             elif r < 0:
@@ -697,10 +734,8 @@ class ZswapDevice(SwapDevice):
             return 0
         self.shrinker_scans += 1
         done = 0
-        for _ in range(nr_to_scan):
-            if not self._entries:
-                break
-            r = self._scan_one()
+        for key in islice(self._lru(), nr_to_scan):
+            r = self._scan_one(key)
             if r > 0:
                 done += 1
             elif r < 0:
@@ -755,6 +790,13 @@ class ZswapDevice(SwapDevice):
         """Sum of the stored objects' lengths (compressed, or 4096 when raw):
         the lengths the pool's objects were allocated with."""
         return int(self._pool.stats()["bytes_stored"])
+
+    @property
+    def zswpout(self) -> int:
+        """Pages stored into the pool (vmstat ``zswpout``), derived rather than
+        counted per store: every entry stored is still there, or was loaded,
+        written back or dropped unloaded."""
+        return len(self._entries) + self.zswpin + self.written_back_pages + self._invalidated
 
     @property
     def compress_calls(self) -> int:
