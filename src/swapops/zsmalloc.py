@@ -213,7 +213,7 @@ class _ClassState:
     compaction).  ``cur`` is -1 exactly when the class has no partial zspage.
     """
 
-    __slots__ = ("sc", "ppz", "opz", "fg", "down", "groups", "mask", "cur", "zspages", "objs")
+    __slots__ = ("sc", "ppz", "opz", "fg", "down", "groups", "mask", "cur", "zspages")
 
     def __init__(self, sc: SizeClass) -> None:
         self.sc = sc
@@ -233,11 +233,22 @@ class _ClassState:
         self.mask = 0  # bit g set <=> groups[g] non-empty (g in 1..10); cur not included
         self.cur = -1
         self.zspages = 0
-        self.objs = 0  # ZS_OBJS_INUSE
 
-    def can_compact(self) -> int:
+    def objs(self, inuse: list[int]) -> int:
+        """``ZS_OBJS_INUSE``, derived rather than counted per call: full zspages
+        hold ``opz`` objects, so only the partial ones (listed, and cur) are read."""
+        opz = self.opz
+        free_slots = 0
+        for g in range(_RATIO_10, _RATIO_99 + 1):
+            for z in self.groups[g]:
+                free_slots += opz - inuse[z]
+        if self.cur >= 0:
+            free_slots += opz - inuse[self.cur]
+        return self.zspages * opz - free_slots
+
+    def can_compact(self, objs: int) -> int:
         """``zs_can_compact``: pages compaction could free in this class."""
-        wasted = self.zspages * self.opz - self.objs
+        wasted = self.zspages * self.opz - objs
         return wasted // self.opz * self.ppz if wasted > 0 else 0
 
     def attach(self, inuse: list[int]) -> None:
@@ -266,8 +277,13 @@ class ZsPool:
     """Page-accounting model of one zsmalloc pool (see the module docstring).
 
     ``pages`` (pool size in pages, ``zs_get_total_pages``) is a plain
-    attribute, kept current by every call; read it freely.  ``objects`` is
-    derived (the per-class counts summed).
+    attribute, kept current by every call; read it freely.  ``objects`` and
+    the per-class object counts are derived when asked (from the partial
+    zspages' fill counts), not counted per call.
+
+    ``malloc``/``free`` validate their argument; ``malloc_unchecked`` and
+    ``free_unchecked`` are the same operations for a caller that guarantees
+    a size in 1..page_size and a live handle (zswap).
     """
 
     __slots__ = (
@@ -314,7 +330,8 @@ class ZsPool:
     @property
     def objects(self) -> int:
         """Objects allocated (``ZS_OBJS_INUSE`` summed over the classes)."""
-        return sum(c.objs for c in self._classes)
+        inuse = self._inuse
+        return sum(c.objs(inuse) for c in self._classes)
 
     # ------------------------------------------------------------------ hot path
 
@@ -326,6 +343,10 @@ class ZsPool:
         """
         if not 0 < size <= self.page_size:
             raise ConfigError(f"zs_malloc: size {size} not in 1..{self.page_size}")
+        return self.malloc_unchecked(size)
+
+    def malloc_unchecked(self, size: int) -> int:
+        """``malloc`` for a ``size`` the caller knows is in 1..page_size."""
         c = self._lut[size]
         zid = c.cur
         if zid >= 0:
@@ -357,7 +378,6 @@ class ZsPool:
             self.pages += c.ppz
             if c.opz > 1:  # else a huge class: the zspage is full at once
                 c.cur = zid
-        c.objs += 1
         word = zid << _SIZE_BITS | size
         free_h = self._free_handles
         if free_h:
@@ -374,16 +394,18 @@ class ZsPool:
         :raises InvalidEntryError: ``handle`` is not a live handle.
         """
         obj = self._obj
-        try:
-            word = obj[handle]
-        except (IndexError, TypeError):
-            word = 0
-        if word <= 0 or handle < 0:
+        word = obj[handle] if 0 < handle < len(obj) else 0
+        if not word:
             raise InvalidEntryError(f"zs_free: handle {handle} is not allocated")
+        self.free_unchecked(handle)
+
+    def free_unchecked(self, handle: int) -> None:
+        """``free`` of a handle the caller knows is live."""
+        obj = self._obj
+        word = obj[handle]
         obj[handle] = 0
         self._free_handles.append(handle)
         c = self._lut[word & _SIZE_MASK]
-        c.objs -= 1
         zid = word >> _SIZE_BITS
         inuse = self._inuse
         n = inuse[zid] - 1
@@ -477,7 +499,8 @@ class ZsPool:
 
     def class_usage(self) -> list[tuple[SizeClass, int, int]]:
         """Per class in use: (class, zspages, objects) — debugfs ``classes`` rows."""
-        return [(c.sc, c.zspages, c.objs) for c in self._classes if c.zspages]
+        inuse = self._inuse
+        return [(c.sc, c.zspages, c.objs(inuse)) for c in self._classes if c.zspages]
 
     def fullness(self, size: int) -> list[list[int]]:
         """The partial zspages of ``size``'s class per fullness group 1..10, head first.
@@ -508,13 +531,16 @@ class ZsPool:
         zspages = obj_allocated = bytes_allocated = huge = freeable = objects = 0
         inuse = self._inuse
         for c in self._classes:
+            if not c.zspages:
+                continue
+            objs = c.objs(inuse)
             zspages += c.zspages
-            objects += c.objs
+            objects += objs
             obj_allocated += c.zspages * c.opz
-            bytes_allocated += c.objs * c.sc.size
-            freeable += c.can_compact()
+            bytes_allocated += objs * c.sc.size
+            freeable += c.can_compact(objs)
             if c.sc.huge:
-                huge += c.objs
+                huge += objs
             listed = 0
             for g in range(_RATIO_10, _RATIO_99 + 1):
                 k = len(c.groups[g])
@@ -569,7 +595,7 @@ class ZsPool:
                 raise AssertionError(f"class {c.sc.size}: inuse disagrees with the objects")
             if any(z in free_z for z in zs):
                 raise AssertionError(f"class {c.sc.size}: a used zspage is on the free list")
-            if c.zspages != len(zs) or c.objs != objs.get(id(c), 0):
+            if c.zspages != len(zs) or c.objs(inuse) != objs.get(id(c), 0):
                 raise AssertionError(f"class {c.sc.size}: zspages/objs counters are off")
             pages += c.zspages * c.ppz
             listed: set[int] = set()
@@ -606,15 +632,20 @@ class ZsPool:
         zspages.  Cost: one pass over the handle table (numpy) when any class
         has something to free, then work proportional to the objects moved.
         """
-        todo = [c for c in reversed(self._classes) if c.can_compact()]
+        inuse = self._inuse
+        todo: list[tuple[_ClassState, int]] = []
+        for c in reversed(self._classes):
+            if c.zspages > 1:
+                objs = c.objs(inuse)
+                if c.can_compact(objs):
+                    todo.append((c, objs))
         if not todo:
             return 0
-        inuse = self._inuse
-        for c in todo:
+        for c, _ in todo:
             c.attach(inuse)
         # Reverse map zspage -> handles, only for partial zspages of those classes.
         members: dict[int, list[int]] = {}
-        for c in todo:
+        for c, _ in todo:
             for g in range(_RATIO_10, _RATIO_99 + 1):
                 for zid in c.groups[g]:
                     members[zid] = []
@@ -628,8 +659,8 @@ class ZsPool:
         for h, z in zip(handles.tolist(), owners.tolist(), strict=True):
             members[z].append(h)
         freed = 0
-        for c in todo:
-            freed += self._compact_class(c, members)
+        for c, objs in todo:
+            freed += self._compact_class(c, members, objs)
             c.detach()
         self.pages_compacted += freed
         return freed
@@ -654,8 +685,8 @@ class ZsPool:
             c.mask |= 1 << g
         return g
 
-    def _compact_class(self, c: _ClassState, members: dict[int, list[int]]) -> int:
-        """``__zs_compact`` for one class."""
+    def _compact_class(self, c: _ClassState, members: dict[int, list[int]], objs: int) -> int:
+        """``__zs_compact`` for one class holding ``objs`` objects (moves keep the count)."""
         inuse = self._inuse
         obj = self._obj
         opz = c.opz
@@ -663,7 +694,7 @@ class ZsPool:
         sparse_first = range(_RATIO_10, _RATIO_99 + 1)
         freed = 0
         dst = -1
-        while c.can_compact():
+        while c.can_compact(objs):
             if dst < 0:
                 dst = self._isolate(c, dense_first)
                 if dst < 0:

@@ -161,8 +161,9 @@ class ZswapDevice(SwapDevice):
         self._codec = codec
         self._compress: Callable[[bytes], bytes] = codec.compress
         self._decompress: Callable[[bytes, int], bytes] = codec.decompress
-        self._malloc = self._pool.malloc
-        self._zfree = self._pool.free
+        # Sizes are 1..PAGE_SIZE and handles our own: the unchecked twins.
+        self._malloc = self._pool.malloc_unchecked
+        self._zfree = self._pool.free_unchecked
         if self.lower is not None:
             lops = self.lower.ops
             if lops is None:
@@ -224,8 +225,9 @@ class ZswapDevice(SwapDevice):
         self._objs = [b""]
         self._lower_map.clear()
         self._pool = ZsPool(self.options["chain_size"], PAGE_SIZE)
-        self._malloc = self._pool.malloc
-        self._zfree = self._pool.free
+        # Sizes are 1..PAGE_SIZE and handles our own: the unchecked twins.
+        self._malloc = self._pool.malloc_unchecked
+        self._zfree = self._pool.free_unchecked
         self._set_full(False)
         self.stored_incompressible_pages = 0
 
@@ -304,10 +306,11 @@ class ZswapDevice(SwapDevice):
             self._objs[h] = c
         except IndexError:  # a handle beyond any used so far
             self._grow_objs(h, c)
-        # Referenced, at the LRU tail. A live handle is never reused, so
-        # ``setdefault`` returns ``h`` unless the key still holds an older entry.
-        if self._entries.setdefault(offset, h) != h:
+        entries = self._entries
+        if offset in entries:  # a rewrite of a key still in the pool
             self._replace(offset, h)
+        else:
+            entries[offset] = h  # referenced, at the LRU tail
         if pool.pages >= self._wb_limit:
             self._limit_reached()
 
