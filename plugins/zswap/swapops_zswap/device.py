@@ -88,6 +88,15 @@ class ZswapDevice(SwapDevice):
                        "default unbounded"),
     }
 
+    # The attributes the per-page path reads, as slots: a slot load is cheaper
+    # than a lookup in this class's instance dict (too many attributes for
+    # CPython's shared-key dicts). The rest stay in the instance dict.
+    __slots__ = (
+        "_entries", "_objs", "_pool", "_gate", "_wb_limit", "_full", "_lower_map",
+        "_malloc", "_zfree", "_compress", "_decompress", "_alloc", "_free_keys",
+        "writeback", "zswpin", "stored_incompressible_pages", "_raw_loads", "_invalidated",
+    )
+
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
         super().__init__(options, lower)
         opts = self.options
