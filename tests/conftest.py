@@ -4,12 +4,17 @@ import os
 import sys
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from toydevices import ToyPlugin  # noqa: E402
 
 import swapops  # noqa: E402
+
+# This project's own hypothesis tests run on the conformance profile (the
+# swapops pytest plugin registers it; --hypothesis-profile overrides this).
+settings.load_profile(os.environ.get("SWAPOPS_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -247,3 +247,52 @@ def test_simulated_time_only() -> None:
     system.advance(1000)
     assert system.clock.now_ns == 1000
     assert os.environ.get("SWAPOPS_TRACE_HOOKS") in (None, "", "0") or system.trace
+
+
+def test_reclaim_skips_a_folio_it_cannot_write(toy_system: swapops.SwapSystem) -> None:
+    """A failed writeback keeps that folio cached; reclaim goes on with the others."""
+    dev = toy_system.swapon("toycache:exclusive=true>toyram", size="64K")
+    entries = [toy_system.swap_out(page(i + 1)) for i in range(3)]
+    for entry in entries:
+        toy_system.swap_in(entry)  # exclusive load: cached and dirty
+    area = toy_system._areas[dev.type]  # the area binds the top device's write at swapon
+    assert area is not None
+    write = area.write
+    calls = []
+
+    def fail_first(offset: int, folio: Folio) -> None:
+        calls.append(offset)
+        if len(calls) == 1:
+            raise DeviceIOError("injected")
+        write(offset, folio)
+
+    area.write = fail_first
+    assert toy_system.reclaim_swap_cache() == 2
+    assert toy_system.swap_cache_size() == 1
+    area.write = write
+    assert toy_system.reclaim_swap_cache() == 1
+    for i, entry in enumerate(entries):
+        assert toy_system.swap_in(entry) == page(i + 1)
+        toy_system.swap_free(entry)
+    toy_system.reclaim_swap_cache()
+    assert dev.used == 0
+
+
+def test_api_boundary_type_errors(toy_system: swapops.SwapSystem) -> None:
+    """Wrong-typed arguments get a ConfigError naming the problem, not a deep AttributeError."""
+    dev = toy_system.swapon("toyram", size="64K")
+    with pytest.raises(ConfigError, match="swap_out takes a swapops.Folio, not bytes"):
+        toy_system.swap_out(b"x" * 4096)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="swapoff takes a device"):
+        toy_system.swapoff("toyram")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="above= takes a device"):
+        toy_system.swapon("toyram", size="64K", above="toycache")  # type: ignore[arg-type]
+    for bad in (-5, "1", 1.5, True):
+        with pytest.raises(ConfigError, match="advance takes"):
+            toy_system.advance(bad)  # type: ignore[arg-type]
+    assert toy_system.advance(5) == 5
+    for data in ("abc", None, 4096):
+        with pytest.raises(ConfigError, match="folio data must be"):
+            Folio(data)  # type: ignore[arg-type]
+    assert Folio(bytearray(4096)).order == 0 and Folio(memoryview(bytes(8192))).order == 1
+    assert dev.used == 0

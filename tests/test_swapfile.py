@@ -288,3 +288,11 @@ def swapops_multiple() -> object:
 
 
 TestSwapfileMachine = SwapfileMachine.TestCase
+
+
+@pytest.mark.parametrize("size", ["300T", "16384T", "99999999999T"])
+def test_size_beyond_the_simulator_limit_is_refused(size: str) -> None:
+    system = swapops.SwapSystem()
+    with pytest.raises(ConfigError, match="must be at most 256T"):
+        system.swapon("swapfile", size=size)
+    assert system.devices == []

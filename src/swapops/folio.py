@@ -27,6 +27,9 @@ class Folio:
 
     def __init__(self, data: bytes | bytearray | memoryview, order: int | None = None) -> None:
         if not isinstance(data, bytes):
+            if not isinstance(data, bytearray | memoryview):
+                # bytes(4096) would silently be a zero page, bytes("abc") a TypeError
+                raise ConfigError(f"folio data must be bytes, bytearray or memoryview, not {type(data).__name__}")
             data = bytes(data)
         size_order = _SIZE_TO_ORDER.get(len(data))
         if size_order is None:

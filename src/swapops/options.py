@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError, InvalidSizeError
-from .sizes import parse_size
+from .sizes import format_size, parse_size
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
@@ -35,6 +35,9 @@ class Option:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+
+    def _bound(self, value: float) -> str:
+        return format_size(int(value)) if self.kind == "size" else f"{value:g}"
 
     def parse(self, module: str, name: str, value: Any) -> Any:
         where = f"{module}: option {name}={value!r}"
@@ -75,9 +78,9 @@ class Option:
         except (ValueError, TypeError, OverflowError):
             raise ConfigError(f"{where}: expected {_describe(self.kind)}") from None
         if self.minimum is not None and result < self.minimum:
-            raise ConfigError(f"{where}: must be at least {self.minimum:g}")
+            raise ConfigError(f"{where}: must be at least {self._bound(self.minimum)}")
         if self.maximum is not None and result > self.maximum:
-            raise ConfigError(f"{where}: must be at most {self.maximum:g}")
+            raise ConfigError(f"{where}: must be at most {self._bound(self.maximum)}")
         return result
 
 

@@ -20,6 +20,7 @@ methods here make no pluggy call.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from .device import DeviceDispatch, SwapContext, SwapDevice
 from .errors import (
     ConfigError,
     DeviceBusyError,
+    DeviceIOError,
     FolioSplitRequired,
     InvalidEntryError,
     InvalidStackError,
@@ -273,6 +275,8 @@ class SwapSystem:
         return top
 
     def _check_attach(self, above: SwapDevice, classes: list[type[SwapDevice]]) -> None:
+        if not isinstance(above, SwapDevice):
+            raise ConfigError(f"above= takes a device returned by swapon, not {type(above).__name__}")
         if getattr(above, "swapops_attach_lower", None) is None:
             raise InvalidStackError(f"{above.NAME} cannot take a new lower device")
         if above.lower is not None:
@@ -341,7 +345,10 @@ class SwapSystem:
         write error the slots are released and :class:`DeviceIOError` raised:
         the folio stays with the caller.
         """
-        order = folio.order
+        try:
+            order = folio.order
+        except AttributeError:  # free when no exception: the hot path pays nothing
+            raise ConfigError(f"swap_out takes a swapops.Folio, not {type(folio).__name__}") from None
         nr = 1 << order
         current = self._current[order]
         offset = -1
@@ -539,10 +546,18 @@ class SwapSystem:
             self._release(area, table, i, state, entry[1])
 
     def reclaim_swap_cache(self) -> int:
-        """Drop every folio from the swap cache (writing dirty ones back)."""
+        """Drop every folio it can from the swap cache (writing dirty ones back).
+
+        A dirty folio whose writeback fails for lack of space or an I/O error
+        stays cached, as reclaim skips a folio it cannot write (it keeps the
+        page and moves on). Returns the number dropped.
+        """
         dropped = 0
         for entry in list(self._swapcache):
-            self.swap_cache_drop(entry)
+            try:
+                self.swap_cache_drop(entry)
+            except (OutOfSwapSpaceError, DeviceIOError):
+                continue
             dropped += 1
         return dropped
 
@@ -566,6 +581,8 @@ class SwapSystem:
         ``report.restored``. A device below vswap: vswap moves each entry's
         content to memory or another backend, and no page table is touched.
         """
+        if not isinstance(device, SwapDevice):
+            raise ConfigError(f"swapoff takes a device returned by swapon, not {type(device).__name__}")
         area = self._area_of(device)
         if area is None:
             return self._swapoff_lower(device)
@@ -684,7 +701,13 @@ class SwapSystem:
 
     def advance(self, delta_ns: int) -> int:
         """Advance simulated time and let every device run its timers."""
-        now = self.clock.advance(delta_ns)
+        try:
+            delta = operator.index(delta_ns)  # ints, numpy integers; not floats or strings
+        except TypeError:
+            delta = -1
+        if delta < 0 or isinstance(delta_ns, bool):
+            raise ConfigError(f"advance takes a whole, non-negative number of nanoseconds, not {delta_ns!r}")
+        now = self.clock.advance(delta)
         for area in self._areas:
             if area is not None:
                 for dev in area.device.layers():

@@ -40,7 +40,9 @@ class SwapfileDevice(SwapDevice):
     LOWER_KINDS: ClassVar[frozenset[str]] = frozenset()
     SUMMARY = "physical swap area: kernel cluster allocator, RAM or real file with a swap header"
     OPTIONS: ClassVar[Mapping[str, Option]] = {
-        "size": Option("size", None, "device size in bytes (K/M/G/T); required for RAM or a new file"),
+        # 256 TiB: a simulator limit (about 560 MB of allocator state), above any swap area in use.
+        "size": Option("size", None, "device size in bytes (K/M/G/T); required for RAM or a new file",
+                       maximum=float(1 << 48)),
         "path": Option("str", None, "backing file; created and formatted if missing (RAM when unset)"),
         "label": Option("str", "", "label when a new file is formatted"),
         "uuid": Option("str", None, "UUID when a new file is formatted (default: random)"),

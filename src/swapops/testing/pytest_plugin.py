@@ -2,7 +2,10 @@
 
 Profiles: ``ci`` (default, fast), ``dev`` and ``deep`` (on demand:
 ``pytest --hypothesis-profile=deep`` or ``SWAPOPS_HYPOTHESIS_PROFILE=deep``),
-and ``smoke`` (a few short runs, to check that a suite is wired up).
+and ``smoke`` (a few short runs, to check that a suite is wired up). They are
+registered, not loaded: the conformance machine uses the active one when it
+is one of these, else ``SWAPOPS_HYPOTHESIS_PROFILE`` (default ``ci``); other
+hypothesis tests keep the defaults their project chose.
 
 Fixtures:
 
@@ -21,7 +24,6 @@ Fixtures:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
@@ -40,7 +42,10 @@ if settings is not None:
     settings.register_profile("deep", max_examples=1000, stateful_step_count=200, **_common)
     # a few short runs: checks that a suite is wired up (e.g. after installing a module)
     settings.register_profile("smoke", max_examples=4, stateful_step_count=20, derandomize=True, **_common)
-    settings.load_profile(os.environ.get("SWAPOPS_HYPOTHESIS_PROFILE", "ci"))
+    # Registered, not loaded: the plugin is active in every pytest run of the
+    # environment and must not change other projects' hypothesis defaults. The
+    # conformance machine picks its profile itself (stateful.conformance_settings);
+    # a project that wants one for all its tests loads it in its conftest.py.
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -155,13 +156,15 @@ def lockstep(*stacks: StackArg, **options: Any) -> MachineConfig:
 
 
 def conformance_settings(examples: float = 1.0, steps: float = 1.0, **overrides: Any) -> settings:
-    """Settings scaled from the active hypothesis profile (``ci``, ``dev``, ``deep``).
+    """Settings scaled from the conformance profile (``ci``, ``dev``, ``deep``, ``smoke``).
 
-    ``examples`` and ``steps`` multiply the profile's ``max_examples`` and
-    ``stateful_step_count``, so a test declares its share of the budget once
-    and ``--hypothesis-profile=deep`` still makes every test deeper.
+    The profile is the active hypothesis profile when it is one of those
+    (``--hypothesis-profile=deep``), else ``SWAPOPS_HYPOTHESIS_PROFILE``
+    (default ``ci``). ``examples`` and ``steps`` multiply its ``max_examples``
+    and ``stateful_step_count``, so a test declares its share of the budget
+    once and a deeper profile makes every test deeper.
     """
-    base = settings.default or settings()
+    base = _conformance_profile()
     values: dict[str, Any] = {
         "max_examples": max(1, round(base.max_examples * examples)),
         "stateful_step_count": max(2, round(base.stateful_step_count * steps)),
@@ -174,6 +177,19 @@ def conformance_settings(examples: float = 1.0, steps: float = 1.0, **overrides:
         values["phases"] = [p for p in base.phases if p is not Phase.shrink]
     values.update(overrides)
     return settings(base, **values)
+
+
+PROFILES = ("ci", "dev", "deep", "smoke")
+
+
+def _conformance_profile() -> settings:
+    current = settings.default or settings()
+    if any(_is_profile(current, name) for name in PROFILES):
+        return current
+    try:
+        return settings.get_profile(os.environ.get("SWAPOPS_HYPOTHESIS_PROFILE", "ci"))
+    except Exception:  # not registered: the pytest plugin is not loaded
+        return current
 
 
 def _is_profile(current: settings, name: str) -> bool:
