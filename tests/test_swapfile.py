@@ -296,3 +296,11 @@ def test_size_beyond_the_simulator_limit_is_refused(size: str) -> None:
     with pytest.raises(ConfigError, match="must be at most 256T"):
         system.swapon("swapfile", size=size)
     assert system.devices == []
+
+
+@pytest.mark.parametrize("stack", ["swapfile:op=0.1", "swapfile:gc=fifo", "swapfile:device=nvme,pages_per_block=64"])
+def test_flash_options_need_device_flash(stack: str) -> None:
+    system = swapops.SwapSystem()
+    with pytest.raises(ConfigError, match="applies only with device=flash"):
+        system.swapon(stack, size="4M")
+    assert system.devices == []

@@ -31,6 +31,10 @@ from .backing import FileBacking, RamBacking
 DEVICES = (*PROFILES, "flash")
 
 
+#: Options of the NAND model; given without device=flash they would be ignored.
+_FLASH_ONLY = ("flash_timing", "op", "pages_per_block", "gc", "wear_threshold")
+
+
 class SwapfileDevice(SwapDevice):
     """A physical swap area: RAM-backed (a block device such as zram or a
     partition) or a file carrying a Linux swap header."""
@@ -127,6 +131,10 @@ class SwapfileDevice(SwapDevice):
                 f"swapfile: {self.nr_slots} pages is too small (a swap area needs at least 10 pages, 40 KiB)"
             )
         device = opts["device"]
+        if device != "flash":
+            ignored = [k for k in _FLASH_ONLY if opts[k] != self.OPTIONS[k].default]
+            if ignored:
+                raise ConfigError(f"swapfile: option {ignored[0]} applies only with device=flash (device={device})")
         if device == "flash":
             from swapops.flash import FlashGeometry, FlashTiming, NandFlash
 
