@@ -106,7 +106,7 @@ def test_cli_sweep_and_plot(tmp_path: pathlib.Path) -> None:
     sweep = tmp_path / "s.toml"
     sweep.write_text(
         '[sweep]\nstacks = ["swapfile:device=flash,op={op}"]\nseeds = [1]\nmetrics = ["totals.waf"]\n'
-        '[sweep.base]\nram = "2M"\nswap = "16M"\nevents = 800\nswapoff = false\n[sweep.grid]\nop = [0.1, 0.3]\n'
+        '[sweep.base]\nram = "2M"\nswap = "16M"\nevents = 6000\nswapoff = false\n[sweep.grid]\nop = [0.1, 0.3]\n'
     )
     runner = CliRunner()
     out = tmp_path / "r.jsonl"
@@ -116,6 +116,8 @@ def test_cli_sweep_and_plot(tmp_path: pathlib.Path) -> None:
     assert result.exit_code == 0, result.output
     assert "2 points" in result.output
     png = tmp_path / "f.png"
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(row["totals.waf"] is not None for row in rows)  # the figure has points
     result = runner.invoke(plot_command, [str(out), "--x", "op", "--y", "waf", "-o", str(png)])
     assert result.exit_code == 0, result.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -96,6 +96,8 @@ def plot_sweep(rows: list[dict[str, Any]], xkey: str, ykey: str, hkey: str, out:
         if xv is None or yv is None:
             continue
         series[str(row.get(hkey))][float(xv)].append(float(yv))
+    if not series:
+        raise ConfigError(f"no successful point has values for both {xkey} and {ykey}: nothing to plot")
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label in sorted(series):
         points = sorted(series[label].items())
