@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from swapops_zswap import ZswapDevice, bench, corpus, demo
 from swapops_zswap.model import COMPRESSOR_COST_NS
+from test_zsmalloc import RefPool, _same_placement
 from toydevices import ToyPlugin
 
 import swapops
@@ -463,6 +464,47 @@ def test_lru_walk_matches_a_second_chance_reference(system: swapops.SwapSystem) 
         ops.read(key, target)
         assert target.data == data and target.dirty == (key in ref)
     assert dev.stored_pages == 0
+
+
+def test_pool_placement_matches_the_kernel_transcription(
+    system: swapops.SwapSystem, shapes: dict[str, list[bytes]]
+) -> None:
+    """Store and load run zs_malloc/zs_free's commonest paths in place (the rest
+    through the pool): op by op, every object is in the zspage mm/zsmalloc.c's
+    placement gives it, and every fullness group is in the kernel's order."""
+    top = system.swapon("zswap>swapfile", size="8M")
+    dev = zdev(top)
+    ops = top.ops
+    assert ops is not None
+    codec = get_compressor(dev.compressor)
+    rng = random.Random(5)
+    pages = [p for group in shapes.values() for p in group] + [corpus.text_page(rng) for _ in range(30)]
+    sizes = {p: len(codec.compress(p)) for p in pages}
+    ref = RefPool(dev.options["chain_size"])
+    live: dict[int, int] = {}  # key -> handle
+    keys = [ops.alloc(0) for _ in range(300)]
+    for step in range(4000):
+        key = rng.choice(keys)
+        if key in live and rng.random() < 0.6:
+            ops.read(key, Folio._empty(0))
+            ref.free(live.pop(key))
+        else:
+            data = rng.choice(pages)
+            ops.write(key, Folio(data))
+            h = dev._entries[key]
+            n = sizes[data]
+            ref.malloc(n if 0 < n < PAGE_SIZE else PAGE_SIZE, h)
+            if key in live:  # a rewrite: the old object goes after the new one is placed
+                ref.free(live[key])
+            live[key] = h
+        if step % 5 == 0:
+            _same_placement(dev.pool, ref)
+    dev.pool.check()
+    for key in list(live):
+        ops.free(key, 1)
+        ref.free(live.pop(key))
+    _same_placement(dev.pool, ref)
+    assert dev.pool_pages == 0
 
 
 def test_proactive_shrinker_on_tick(system: swapops.SwapSystem) -> None:
