@@ -624,3 +624,67 @@ class VswapMachine(RuleBasedStateMachine):
 
 
 TestVswapMachine = VswapMachine.TestCase
+
+
+# ------------------------------------------------------------------ filters below vswap
+
+
+@pytest.fixture
+def faulty_system() -> Iterator[swapops.SwapSystem]:
+    from swapops.testing import faulty
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = swapops.SwapSystem(seed=11, plugins=[faulty])
+    yield s
+    for dev in list(s.devices):
+        s.swapoff(dev)
+
+
+def test_vswap_looks_through_a_filter_on_swapon_detach_and_attach(faulty_system: swapops.SwapSystem) -> None:
+    """vswap>faulty>swapfile: swapoff of the backend, a new faulty>swapfile attached, nothing lost."""
+    system = faulty_system
+    rng = random.Random(31)
+    v = system.swapon("vswap>faulty>swapfile", size="4M")
+    assert isinstance(v, VswapDevice) and v.lower is not None and v.lower.NAME == "faulty"
+    pages = [page(rng) for _ in range(100)] + [ZERO] * 5 + [page(rng, 2)]
+    entries = [system.swap_out(p) for p in pages]
+    assert v.states() == {"zero": 5, "folio": 0, "zswap": 0, "slot": 104}  # the swapfile's kind, not "filter"
+    assert v.charged == 104  # physical slots are charged through the filter
+    assert v.backing(entries[0][1])[0] == "slot"
+    report = system.swapoff(v.lower)  # the whole faulty>swapfile backend
+    assert report.pte_visits == 0 and report.entries_moved == 104 and v.lower is None
+    assert v.states()["folio"] == 104 and v.charged == 0
+    new = system.swapon("faulty>swapfile", size="2M", above=v)
+    assert v.lower is new and new.NAME == "faulty" and v.stats()["attaches"] == 1
+    assert v.writeback_folios() == 104
+    assert new.used == 104 and v.states() == {"zero": 5, "folio": 0, "zswap": 0, "slot": 104}
+    assert v.charged == 104
+    for e, p in zip(entries, pages, strict=True):
+        assert system.swap_in(e) == p  # byte-identical
+    for e in entries:
+        system.swap_free(e)
+    assert v.used == 0 and new.used == 0
+
+
+def test_vswap_over_a_filtered_zswap_uses_the_zswap_state(faulty_system: swapops.SwapSystem) -> None:
+    system = faulty_system
+    if "zswap" not in system.module_names():
+        pytest.skip("the zswap module is not installed")
+    v = system.swapon("vswap>faulty>zswap>swapfile", size="1M")
+    assert isinstance(v, VswapDevice)
+    pages = [Folio(((b"compressible page %06d " % i) * 200)[:PAGE]) for i in range(50)]
+    entries = [system.swap_out(p) for p in pages]
+    assert v.states() == {"zero": 0, "folio": 0, "zswap": 50, "slot": 0}
+    assert v.backing(entries[0][1])[0] == "zswap"
+    assert v.charged == 0  # a compressed cache below is not swap use (v5)
+    assert [system.swap_in(e) for e in entries] == pages
+
+
+def test_vswap_refuses_a_filter_over_a_virtual_device() -> None:
+    from swapops.testing.faulty import FaultyDevice
+
+    v = VswapDevice({})
+    under = VswapDevice({})
+    with pytest.raises(swapops.errors.ConfigError, match="vswap cannot sit on vswap"):
+        v.swapops_attach_lower(FaultyDevice({name: o.default for name, o in FaultyDevice.OPTIONS.items()}, under))

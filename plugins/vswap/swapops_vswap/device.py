@@ -72,6 +72,14 @@ def _no_lower(*_args: Any) -> None:
     raise OutOfSwapSpaceError("vswap: no device below")
 
 
+def effective_lower(lower: SwapDevice | None) -> SwapDevice | None:
+    """The first non-filter device at or below ``lower`` (filters are transparent,
+    as :func:`swapops.stack.check_stack` treats them); None if there is none."""
+    while lower is not None and lower.KIND == "filter":
+        lower = lower.lower
+    return lower
+
+
 class VswapDevice(SwapDevice):
     """A virtual swap space on top of a stack (or alone: zero pages only)."""
 
@@ -162,9 +170,12 @@ class VswapDevice(SwapDevice):
         self._lfree = ops.free
         self._lwrite = ops.write
         self._lread = ops.read
-        self._lower_kind = lower.KIND
+        # Filters (fault injection) are looked through: the kind is the first real device's.
+        real = effective_lower(lower)
+        kind = real.KIND if real is not None else ""
+        self._lower_kind = kind
         # v5 18/21: only physical slots are charged; zswap is not swap use.
-        self._chg = 1 if (not self._vcharge and lower.KIND in ("physical", "buffer")) else 0
+        self._chg = 1 if (not self._vcharge and kind in ("physical", "buffer")) else 0
         self._plimit = self._limit if self._chg else _UNLIMITED  # cap on _n_lower
 
     @swapops.hookimpl
@@ -227,8 +238,11 @@ class VswapDevice(SwapDevice):
         """A new backend below: new writes (and :meth:`writeback_folios`) go there."""
         if self.lower is not None and self.lower is not lower:
             raise ConfigError(f"vswap already has a lower device ({self.lower.NAME})")
-        if lower.KIND not in self.LOWER_KINDS:
-            raise ConfigError(f"vswap cannot sit on {lower.NAME} ({lower.KIND})")
+        real = effective_lower(lower)
+        if real is None:
+            raise ConfigError(f"vswap cannot sit on {lower.stack_name}: only filters, no device to write to")
+        if real.KIND not in self.LOWER_KINDS:
+            raise ConfigError(f"vswap cannot sit on {real.NAME} ({real.KIND})")
         self.lower = lower
         lower.upper = self
         self._bind_lower(lower)
@@ -787,4 +801,4 @@ class VswapDevice(SwapDevice):
         return model.report(self.used, self.allocator.stats()["clusters_with_table"])
 
 
-__all__ = ["VswapDevice", "ZERO", "FOLIO"]
+__all__ = ["VswapDevice", "ZERO", "FOLIO", "effective_lower"]
