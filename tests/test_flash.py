@@ -5,9 +5,10 @@
 * lockstep against an independent pure-Python reference FTL (every policy,
   wear levelling, reserve sizes, scalar and vector paths, duplicates, TRIM);
 * steady-state WAF under uniform random writes against Desnoyers' FIFO
-  formula and the greedy mean-field model, within 3 % at five
-  over-provisioning levels (and within 1 % once the reserve block is
-  taken out of the spare space, see docs/flash.md);
+  formula (SYSTOR 2012, Eq. 4), his greedy formula (Eq. 12) and our greedy
+  mean-field model, within 3 % at five over-provisioning levels (and within
+  1 % once the reserve block is taken out of the spare space, see docs/flash.md);
+* bad input raises a SwapOpsError naming the argument, value and range;
 * wear levelling bounds the erase-count spread.
 """
 
@@ -21,14 +22,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swapops.errors import ConfigError
+from swapops.errors import ConfigError, InvalidEntryError, SwapOpsError
 from swapops.flash import (
     FlashCounters,
     FlashGeometry,
     FlashTiming,
+    InvalidLPNError,
     NandFlash,
     agarwal_waf,
     alpha_from_op,
+    desnoyers_greedy_waf,
     fifo_valid_fraction,
     fifo_waf,
     greedy_victim_valid,
@@ -120,7 +123,7 @@ def test_lambert_w0_matches_scipy_when_installed() -> None:
     special = pytest.importorskip("scipy.special")
     for x in np.concatenate([np.linspace(-1 / math.e + 1e-12, 0.0, 200), np.geomspace(1e-6, 1e6, 200)]):
         assert lambert_w0(float(x)) == pytest.approx(float(special.lambertw(x).real), rel=1e-12, abs=1e-14)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         lambert_w0(-0.5)
 
 
@@ -132,6 +135,33 @@ def test_fifo_formula_fixed_point_and_published_value() -> None:
     # Xiang & Kurkoski (2011) quote 2.36 (Lambert-W form) and 2.17 (Agarwal) at op = 0.3
     assert fifo_waf(alpha_from_op(0.3)) == pytest.approx(2.36, abs=0.005)
     assert agarwal_waf(alpha_from_op(0.3)) == pytest.approx(2.1667, abs=0.0001)
+
+
+def test_fifo_is_desnoyers_eq4_in_his_variable() -> None:
+    # Desnoyers writes A = a / (a + W0(-a e^-a)) with a = T/U = 1/(1 - Sf); we take alpha = U/T.
+    for op in (0.03, 0.07, 0.15, 0.28, 1.0):
+        a = 1.0 + op
+        assert fifo_waf(1.0 / a) == pytest.approx(a / (a + lambert_w0(-a * math.exp(-a))), rel=1e-12)
+
+
+def test_desnoyers_greedy_eq12_against_the_mean_field_model() -> None:
+    # Eq. 12: A = A_lru(k a) / k, k = 1 + 1/(2B), written out independently here.
+    for b in (8, 64, 256):
+        for op in (0.07, 0.15, 0.28):
+            a, k = 1.0 + op, 1.0 + 1.0 / (2 * b)
+            expected = k * a / (k * a + lambert_w0(-k * a * math.exp(-k * a))) / k
+            assert desnoyers_greedy_waf(1.0 / a, b) == pytest.approx(expected, rel=1e-12)
+    # The mean-field equation with H_n ~ ln(n + 1/2) + gamma is Eq. 12, so the two agree
+    # closely for large blocks and part for small blocks at low over-provisioning.
+    for b in (64, 128, 256, 1024):
+        for op in np.linspace(0.07, 1.0, 40):
+            alpha = alpha_from_op(float(op))
+            assert desnoyers_greedy_waf(alpha, b) == pytest.approx(greedy_waf(alpha, b), rel=3e-3)
+    assert desnoyers_greedy_waf(alpha_from_op(0.15), 8) < 0.99 * greedy_waf(alpha_from_op(0.15), 8)
+    # both tend to FIFO as B grows, and stay below it
+    alpha = alpha_from_op(0.07)
+    assert desnoyers_greedy_waf(alpha, 1 << 16) == pytest.approx(fifo_waf(alpha), rel=2e-3)
+    assert all(desnoyers_greedy_waf(alpha, b) < fifo_waf(alpha) for b in (8, 64, 256))
 
 
 def test_greedy_model_properties() -> None:
@@ -388,21 +418,98 @@ def test_bad_lpns_raise_before_any_change() -> None:
         lambda: f.write_run(95, 6),
         lambda: f.trim(99, 2),
         lambda: f.read(-1),
+        lambda: f.waf_trace([1, 2, 100], 2),
     ):
-        with pytest.raises(IndexError):
+        with pytest.raises(InvalidLPNError) as info:
             call()
-    with pytest.raises(TypeError):
-        f.write_many(np.array([1.5]))
-    with pytest.raises(TypeError):
-        f.write(1.5)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        f.write_many(np.zeros((2, 2), dtype=np.int64))
-    with pytest.raises(ValueError):
-        f.trim(0, -1)
+        assert isinstance(info.value, InvalidEntryError) and isinstance(info.value, IndexError)
+    for call in (
+        lambda: f.write_many(np.array([1.5])),
+        lambda: f.write(1.5),  # type: ignore[arg-type]
+        lambda: f.write(True),
+        lambda: f.write("3"),  # type: ignore[arg-type]
+        lambda: f.write_many(np.zeros((2, 2), dtype=np.int64)),
+        lambda: f.write_many([1, [2]]),
+        lambda: f.trim(0, -1),
+        lambda: f.trim(0, 2.0),  # type: ignore[arg-type]
+        lambda: f.read(1.5),  # type: ignore[arg-type]
+        lambda: f.write_random(3, batch=0),
+        lambda: f.waf_trace([1, 2], 0),
+    ):
+        with pytest.raises(ConfigError):
+            call()
     assert f.snapshot() == before
     f.check_invariants()
     f.write(np.int64(3))  # type: ignore[arg-type]
-    assert f.snapshot().host_writes == before.host_writes + 1
+    f.write_many(np.array([4, 5], dtype=np.uint8))
+    f.read(np.int32(3), np.int64(2))  # type: ignore[arg-type]
+    f.trim(100, 0)  # an empty run may start at logical_pages
+    assert f.snapshot().host_writes == before.host_writes + 3
+
+
+# The cases a reviewer found raising bare IndexError/TypeError/ValueError: each is now a
+# SwapOpsError whose message names the method, the argument, its value and the valid range.
+REVIEW_CASES = [
+    ("write(-1)", lambda f: f.write(-1), InvalidLPNError, ["write", "lpn -1", "0..999"]),
+    ("write(1.5)", lambda f: f.write(1.5), ConfigError, ["write", "lpn", "integer", "float 1.5"]),
+    ("write_run(0, -5)", lambda f: f.write_run(0, -5), ConfigError, ["write_run", "n (page count)", ">= 0", "-5"]),
+    ("trim(-3, 1)", lambda f: f.trim(-3, 1), InvalidLPNError, ["trim", "lpn=-3", "n=1", "0..999"]),
+    ("read(999, 5)", lambda f: f.read(999, 5), InvalidLPNError, ["read", "lpn=999", "n=5", "0..999"]),
+    ("write_many([1, 2, 5000])", lambda f: f.write_many([1, 2, 5000]), InvalidLPNError, ["write_many", "lpns[2] = 5000", "0..999"]),
+    ("write_random(-1)", lambda f: f.write_random(-1), ConfigError, ["write_random", "n", ">= 0", "-1"]),
+]
+
+
+@pytest.mark.parametrize("call,error,words", [c[1:] for c in REVIEW_CASES], ids=[c[0] for c in REVIEW_CASES])
+def test_bad_input_raises_a_swapops_error_naming_the_problem(
+    call: object, error: type[SwapOpsError], words: list[str]
+) -> None:
+    g = FlashGeometry.for_logical_pages(1000, pages_per_block=16)
+    f, ref = NandFlash(g), NandFlash(g)
+    for dev in (f, ref):
+        dev.write_run(0, 1000)
+        dev.write(7)  # buffered: a failed call must neither lose it nor apply it twice
+    with pytest.raises(error) as info:
+        call(f)  # type: ignore[operator]
+    assert isinstance(info.value, SwapOpsError)
+    message = str(info.value)
+    for word in words:
+        assert word in message, (word, message)
+    assert f.snapshot() == ref.snapshot() and f.snapshot().host_writes == 1001
+    assert np.array_equal(f._l2p, ref._l2p)
+    f.check_invariants()
+
+
+def test_numpy_negative_lpns_are_not_taken_as_from_the_end() -> None:
+    # numpy would index l2p[-1] silently; every entry point checks the sign first.
+    f = NandFlash(FlashGeometry.for_logical_pages(1000, pages_per_block=16))
+    for call in (
+        lambda: f.write(np.int64(-1)),
+        lambda: f.write_many(np.array([-1], dtype=np.int64)),
+        lambda: f.trim(np.int64(-1)),
+        lambda: f.write_run(-1, 1),
+    ):
+        with pytest.raises(InvalidLPNError):
+            call()  # type: ignore[no-untyped-call]
+    assert f.snapshot().host_writes == 0 and f.snapshot().trims == 0
+
+
+def test_analytic_models_reject_bad_arguments_with_config_error() -> None:
+    for call in (
+        lambda: lambert_w0(-1.0),
+        lambda: lambert_w0("a"),  # type: ignore[arg-type]
+        lambda: alpha_from_op(None),  # type: ignore[arg-type]
+        lambda: alpha_from_op(-0.1),
+        lambda: fifo_waf(True),
+        lambda: fifo_waf(1.5),
+        lambda: greedy_waf(0.9, 0),
+        lambda: desnoyers_greedy_waf(0.9, 0),
+        lambda: desnoyers_greedy_waf(1.0, 64),
+    ):
+        with pytest.raises(ConfigError):
+            call()
+    with pytest.raises(ConfigError):
+        NandFlash(FlashGeometry(nr_blocks=8, pages_per_block=16, logical_pages=100), seed=-1)
 
 
 def test_buffered_writes_are_applied_before_any_observation() -> None:
@@ -471,7 +578,7 @@ def test_waf_trace_shows_the_warm_up() -> None:
     steady = trace[-4:]
     assert np.ptp(steady) < 0.1 * steady.mean()
     assert steady.mean() == pytest.approx(greedy_waf(g.alpha, 64), rel=0.05)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         f.waf_trace(lpns, 0)
 
 
@@ -502,11 +609,14 @@ def test_fifo_matches_desnoyers_lambert_w(op: float) -> None:
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_greedy_matches_mean_field_model(op: float) -> None:
+def test_greedy_matches_desnoyers_eq12_and_mean_field_model(op: float) -> None:
     sim, g = _steady_waf("greedy", op)
     b = g.pages_per_block
+    # the published formula (Desnoyers, SYSTOR 2012, Eq. 12) and our mean-field model
+    assert sim == pytest.approx(desnoyers_greedy_waf(g.alpha, b), rel=0.03)
     assert sim == pytest.approx(greedy_waf(g.alpha, b), rel=0.03)
     alpha_eff = g.logical_pages / ((g.nr_blocks - g.gc_low_watermark) * b)
+    assert sim == pytest.approx(desnoyers_greedy_waf(alpha_eff, b), rel=0.01)
     assert sim == pytest.approx(greedy_waf(alpha_eff, b), rel=0.01)
     if op <= 0.15:
         # the tolerance separates the models: greedy is clearly better than FIFO here
@@ -519,6 +629,7 @@ def test_greedy_model_holds_across_block_sizes(ppb: int, nr_blocks: int) -> None
     sim, g = _steady_waf("greedy", 0.07, nr_blocks=nr_blocks, ppb=ppb)
     alpha_eff = g.logical_pages / ((g.nr_blocks - g.gc_low_watermark) * ppb)
     assert sim == pytest.approx(greedy_waf(alpha_eff, ppb), rel=0.015)
+    assert sim == pytest.approx(desnoyers_greedy_waf(alpha_eff, ppb), rel=0.015)
     if ppb == 8:
         assert sim < 0.6 * fifo_waf(alpha_eff)  # the finite-block effect is large and modelled
 

@@ -8,13 +8,14 @@ and on its own for analysis. See ``docs/flash.md``.
 from .analytic import (
     agarwal_waf,
     alpha_from_op,
+    desnoyers_greedy_waf,
     fifo_valid_fraction,
     fifo_waf,
     greedy_victim_valid,
     greedy_waf,
     lambert_w0,
 )
-from .ftl import FlashCounters, NandFlash
+from .ftl import FlashCounters, InvalidLPNError, NandFlash
 from .geometry import GC_POLICIES, FlashGeometry, FlashTiming
 
 __all__ = [
@@ -22,9 +23,11 @@ __all__ = [
     "FlashCounters",
     "FlashGeometry",
     "FlashTiming",
+    "InvalidLPNError",
     "NandFlash",
     "agarwal_waf",
     "alpha_from_op",
+    "desnoyers_greedy_waf",
     "fifo_valid_fraction",
     "fifo_waf",
     "greedy_victim_valid",

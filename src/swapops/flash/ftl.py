@@ -44,7 +44,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidEntryError
 from .geometry import FlashGeometry, FlashTiming
 
 _BIG = 1 << 40  # key offset of blocks that are free or open
@@ -61,6 +61,24 @@ IntArray = npt.NDArray[np.int64]
 def _require(ok: bool | np.bool_, message: str) -> None:
     if not ok:
         raise AssertionError(message)
+
+
+class InvalidLPNError(InvalidEntryError, IndexError):
+    """A logical page number outside ``0 .. logical_pages - 1`` of a :class:`NandFlash`.
+
+    A :class:`~swapops.errors.InvalidEntryError` (so a :class:`~swapops.errors.SwapOpsError`)
+    and, as before, an :class:`IndexError`.
+    """
+
+
+def _as_int(value: object, where: str, name: str) -> int:
+    """``value`` as a Python int (numpy integers pass); ConfigError for anything else (cold path)."""
+    if isinstance(value, bool | np.bool_):
+        raise ConfigError(f"NandFlash.{where}: {name} must be an integer, not bool {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ConfigError(f"NandFlash.{where}: {name} must be an integer, not {type(value).__name__} {value!r}") from None
 
 
 @attrs.frozen
@@ -119,8 +137,12 @@ class NandFlash:
     :param seed: seeds :attr:`rng`, used only by :meth:`write_random`; the FTL
         itself is deterministic (ties go to the lowest block number).
 
-    Logical page numbers run from 0 to ``logical_pages - 1``; a bad LPN raises
-    :class:`IndexError` before anything changes.
+    Logical page numbers run from 0 to ``logical_pages - 1``. Bad input raises
+    before anything changes: an LPN out of range :class:`InvalidLPNError` (an
+    :class:`~swapops.errors.InvalidEntryError` and an :class:`IndexError`), a
+    non-integer LPN, a negative count or a malformed batch
+    :class:`~swapops.errors.ConfigError`. Each message names the method, the
+    argument, its value and the valid range.
     """
 
     __slots__ = (
@@ -167,7 +189,10 @@ class NandFlash:
             raise ConfigError(f"timing must be a FlashTiming or None, not {type(timing).__name__}")
         self.geometry = geometry
         self.timing = timing if timing is not None else FlashTiming()
-        self.rng = np.random.default_rng(seed)
+        try:
+            self.rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"NandFlash: seed must be a non-negative integer, not {seed!r} ({exc})") from None
         b = geometry.pages_per_block
         n = geometry.nr_blocks
         t = n * b
@@ -221,9 +246,9 @@ class NandFlash:
         state, so no caller can tell them from immediate writes.
         """
         if lpn.__class__ is not int:
-            lpn = operator.index(lpn)  # numpy integers pass, floats raise TypeError
+            lpn = _as_int(lpn, "write", "lpn")  # numpy integers pass; floats, bools, str: ConfigError
         if not 0 <= lpn < self.logical_pages:
-            raise IndexError(f"LPN {lpn} outside 0..{self.logical_pages - 1}")
+            raise InvalidLPNError(f"NandFlash.write: lpn {lpn} is outside 0..{self.logical_pages - 1}")
         self._pending_append(lpn)
         self._budget -= 1
         if not self._budget:
@@ -231,7 +256,7 @@ class NandFlash:
 
     def write_run(self, lpn: int, n: int) -> None:
         """``n`` host page writes to consecutive LPNs ``lpn .. lpn + n - 1``."""
-        self._check_range(lpn, n)
+        lpn, n = self._check_range(lpn, n, "write_run")
         if n:
             self.write_many(np.arange(lpn, lpn + n, dtype=np.int64))
 
@@ -240,29 +265,21 @@ class NandFlash:
 
         The batch is validated first: a bad LPN raises before any page is written.
         """
-        lp = np.asarray(lpns)
-        if lp.ndim != 1:
-            raise ValueError(f"write_many needs a 1-D sequence of LPNs, not shape {lp.shape}")
-        n = lp.shape[0]
-        if n == 0:
+        lp = self._lpn_array(lpns, "write_many")
+        if lp.shape[0] == 0:
             return
-        if lp.dtype != np.int64:
-            if lp.dtype.kind not in "iu":
-                raise TypeError(f"LPNs must be integers, not {lp.dtype}")
-            lp = lp.astype(np.int64)
-        lo = int(lp.min())
-        hi = int(lp.max())
-        if lo < 0 or hi >= self.logical_pages:
-            bad = lo if lo < 0 else hi
-            raise IndexError(f"LPN {bad} outside 0..{self.logical_pages - 1}")
         if self._pending:
             self._flush()
         self._apply(lp)
 
     def write_random(self, n: int, *, batch: int = 1 << 20) -> None:
         """``n`` host writes to LPNs drawn uniformly from :attr:`rng` (the analysis workload)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer, not {n!r}")
+        n = _as_int(n, "write_random", "n")
+        if n < 0:
+            raise ConfigError(f"NandFlash.write_random: n must be >= 0, not {n}")
+        batch = _as_int(batch, "write_random", "batch")
+        if batch <= 0:
+            raise ConfigError(f"NandFlash.write_random: batch must be >= 1, not {batch}")
         while n > 0:
             k = min(n, batch)
             self.write_many(self.rng.integers(0, self.logical_pages, size=k, dtype=np.int64))
@@ -270,7 +287,7 @@ class NandFlash:
 
     def trim(self, lpn: int, n: int = 1) -> None:
         """TRIM/discard ``n`` LPNs from ``lpn``: their pages become invalid, the LPNs unmapped."""
-        self._check_range(lpn, n)
+        lpn, n = self._check_range(lpn, n, "trim")
         if n == 0:
             return
         if self._pending:
@@ -292,7 +309,7 @@ class NandFlash:
 
     def read(self, lpn: int, n: int = 1) -> None:
         """Count ``n`` host page reads from ``lpn`` (for the counters and modeled time)."""
-        self._check_range(lpn, n)
+        lpn, n = self._check_range(lpn, n, "read")
         self._reads += n
 
     # ------------------------------------------------------------------ observation
@@ -353,9 +370,10 @@ class NandFlash:
         Built on :meth:`snapshot` only, so it works for any GC policy; the last
         entry covers the remainder when ``len(lpns)`` is not a multiple.
         """
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
-            raise ValueError(f"interval must be a positive integer, not {interval!r}")
-        lp = np.asarray(lpns)
+        interval = _as_int(interval, "waf_trace", "interval")
+        if interval <= 0:
+            raise ConfigError(f"NandFlash.waf_trace: interval must be >= 1, not {interval}")
+        lp = self._lpn_array(lpns, "waf_trace")  # the whole batch is checked before any write
         out = []
         before = self.snapshot()
         for start in range(0, lp.shape[0], interval):
@@ -397,11 +415,43 @@ class NandFlash:
 
     # ------------------------------------------------------------------ internals
 
-    def _check_range(self, lpn: int, n: int) -> None:
+    def _check_range(self, lpn: int, n: int, where: str) -> tuple[int, int]:
+        """Validate the run ``lpn .. lpn + n - 1`` (``n = 0`` may start at ``logical_pages``)."""
+        if lpn.__class__ is not int:
+            lpn = _as_int(lpn, where, "lpn")
+        if n.__class__ is not int:
+            n = _as_int(n, where, "n")
         if n < 0:
-            raise ValueError(f"page count must be >= 0, not {n}")
-        if lpn < 0 or lpn + n > self.logical_pages or (n == 0 and lpn > self.logical_pages):
-            raise IndexError(f"LPNs {lpn}..{lpn + n - 1} outside 0..{self.logical_pages - 1}")
+            raise ConfigError(f"NandFlash.{where}: n (page count) must be >= 0, not {n}")
+        if lpn < 0 or lpn + n > self.logical_pages:
+            last = self.logical_pages - 1
+            raise InvalidLPNError(
+                f"NandFlash.{where}: lpn={lpn}, n={n} reaches outside the logical pages 0..{last}"
+                f" (lpn must be in 0..{self.logical_pages} and lpn + n <= {self.logical_pages})"
+            )
+        return lpn, n
+
+    def _lpn_array(self, lpns: npt.ArrayLike | Sequence[int], where: str) -> IntArray:
+        """``lpns`` as a validated 1-D int64 array (cold path: once per batch)."""
+        try:
+            lp = np.asarray(lpns)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"NandFlash.{where}: lpns must be a 1-D sequence of integers ({exc})") from None
+        if lp.ndim != 1:
+            raise ConfigError(f"NandFlash.{where}: lpns must be a 1-D sequence of LPNs, not shape {lp.shape}")
+        if lp.shape[0] == 0:
+            return np.empty(0, dtype=np.int64)
+        if lp.dtype.kind not in "iu":
+            raise ConfigError(f"NandFlash.{where}: LPNs must be integers, not dtype {lp.dtype}")
+        lo = int(lp.min())
+        hi = int(lp.max())
+        if lo < 0 or hi >= self.logical_pages:
+            bad = lo if lo < 0 else hi
+            i = int(np.flatnonzero(lp == bad)[0])
+            raise InvalidLPNError(
+                f"NandFlash.{where}: lpns[{i}] = {bad} is outside 0..{self.logical_pages - 1}; nothing was written"
+            )
+        return lp if lp.dtype == np.int64 else lp.astype(np.int64)
 
     def _valid_pages(self) -> int:
         n_free = len(self._free)

@@ -8,7 +8,8 @@ path). Over-provisioning follows the SSD vendors' definition::
 Papers on write amplification often use the *spare factor*
 ``Sf = (physical - logical) / physical = op / (1 + op)`` or the utilisation
 ``alpha = logical / physical = 1 / (1 + op)``; :attr:`FlashGeometry.alpha` and
-:attr:`FlashGeometry.spare_factor` give those.
+:attr:`FlashGeometry.spare_factor` give those. (Desnoyers' alpha is the
+reciprocal, ``physical / logical = 1 / (1 - Sf)``.)
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class FlashGeometry:
 
     @property
     def alpha(self) -> float:
-        """Utilisation ``logical / physical`` (Desnoyers' alpha)."""
+        """Utilisation ``logical / physical`` (the reciprocal of Desnoyers' alpha = physical / logical)."""
         return self.logical_pages / self.physical_pages
 
     @property
