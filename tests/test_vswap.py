@@ -688,3 +688,123 @@ def test_vswap_refuses_a_filter_over_a_virtual_device() -> None:
     under = VswapDevice({})
     with pytest.raises(swapops.errors.ConfigError, match="vswap cannot sit on vswap"):
         v.swapops_attach_lower(FaultyDevice({name: o.default for name, o in FaultyDevice.OPTIONS.items()}, under))
+
+
+# ------------------------------------------------------------------ runs and slot batches
+
+
+def test_lower_run_is_one_unit_until_a_page_of_it_goes(system: swapops.SwapSystem) -> None:
+    rng = random.Random(41)
+    v = system.swapon("vswap>swapfile", size="4M")
+    assert isinstance(v, VswapDevice) and v.ops is not None and v.lower is not None
+    ops, sf = v.ops, v.lower
+    big = page(rng, 4)
+    off = ops.alloc(4)
+    ops.write(off, big)
+    low0 = v.backing(off)[1]
+    assert [v.backing(off + k) for k in range(16)] == [("slot", low0 + k) for k in range(16)]
+    back = Folio._empty(4)
+    ops.read(off, back)
+    assert back.data == big.data and v.stats()["large_run_reads"] == 1
+    one = Folio._empty(0)
+    ops.read(off + 5, one)  # one page of the run on its own: the run stays
+    assert one.data == big.data[5 * PAGE : 6 * PAGE]
+    ops.write(off + 5, Folio(big.data[5 * PAGE : 6 * PAGE]))  # rewritten in place
+    ops.read(off, back)
+    assert v.stats()["large_run_reads"] == 2 and v._n_runs_broken == 0
+    ops.free(off + 3, 1)  # a page freed on its own breaks the run
+    assert v._n_runs_broken == 1 and sf.used == 15 and v.used == 15
+    ops.read(off, back)
+    assert v.stats()["large_page_reads"] == 1
+    assert back.data == big.data[: 3 * PAGE] + bytes(PAGE) + big.data[4 * PAGE :]
+    assert [v.backing(off + k) for k in range(16) if k != 3] == [("slot", low0 + k) for k in range(16) if k != 3]
+    # a second run freed in two halves, the second half starting at a tail
+    off2 = ops.alloc(4)
+    ops.write(off2, big)
+    v.swapops_cluster_free(off2, 8)
+    assert v._n_runs_broken == 2 and sf.used == 15 + 8
+    v.swapops_cluster_free(off2 + 8, 8)
+    assert sf.used == 15
+    with pytest.raises(InvalidEntryError):
+        v.backing(off2 + 9)
+    v.swapops_cluster_free(off, 3)
+    v.swapops_cluster_free(off + 4, 12)
+    v.swapops_unplug()
+    assert v.used == 0 and sf.used == 0 and v.allocator is not None and v.allocator.used == 0
+
+
+def test_swapoff_below_reads_a_run_in_one_go_and_keeps_broken_runs(system: swapops.SwapSystem) -> None:
+    rng = random.Random(42)
+    v = system.swapon("vswap>swapfile", size="4M")
+    assert isinstance(v, VswapDevice) and v.ops is not None and v.lower is not None
+    ops = v.ops
+    folios = [page(rng, 4) for _ in range(3)]
+    offs = [ops.alloc(4) for _ in folios]
+    for off, f in zip(offs, folios, strict=True):
+        ops.write(off, f)
+    ops.free(offs[1] + 15, 1)  # breaks run 1
+    report = system.swapoff(v.lower)
+    assert report.detail["large_runs"] == 2 and report.entries_moved == 47
+    back = Folio._empty(4)
+    for k, (off, f) in enumerate(zip(offs, folios, strict=True)):
+        ops.read(off, back)
+        assert back.data == (f.data if k != 1 else f.data[: 15 * PAGE] + bytes(PAGE))
+
+
+def _cluster_script(seed: int) -> list[tuple[str, int]]:
+    rng = random.Random(seed)
+    return [(rng.choice(["batch", "batch", "one", "free", "large", "free"]), rng.randrange(1, 130))
+            for _ in range(400)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("bounded", [True, False])
+def test_alloc_batch_hands_out_what_single_allocations_would(seed: int, bounded: bool) -> None:
+    """ClusterAllocator.alloc_batch(n) against n calls of alloc(0): same slots, lists and counters."""
+    from swapops.cluster import ClusterAllocator
+
+    def make() -> ClusterAllocator:
+        if bounded:
+            return ClusterAllocator(4000, bad_slots=[0, 700, 701, 1500, 2047], nr_cpus=2)
+        return ClusterAllocator(None, nr_cpus=2)
+
+    a, b = make(), make()
+    held: list[int] = []
+    rng = random.Random(seed)
+    for op, n in _cluster_script(seed):
+        a.cpu = b.cpu = rng.randrange(2)
+        if op == "batch":
+            got = a.alloc_batch(n)
+            want: list[int] = []
+            for _ in range(len(got)):
+                want.append(b.alloc(0))
+            assert got == want
+            if len(got) < n:  # stopped at the end of a cluster, or the area is full
+                nxt = b.alloc(0)
+                if nxt >= 0:
+                    assert not got or nxt >> 9 != got[-1] >> 9
+                    assert a.alloc(0) == nxt
+                    got.append(nxt)
+                else:
+                    assert a.alloc(0) == -1 and not got
+            held.extend(got)
+        elif op == "one":
+            x = a.alloc(0)
+            assert b.alloc(0) == x
+            if x >= 0:
+                held.append(x)
+        elif op == "large":
+            order = n % 5
+            x = a.alloc(order)
+            assert b.alloc(order) == x
+            if x >= 0:
+                held.extend(range(x, x + (1 << order)))
+        elif held:
+            for _ in range(min(n, len(held))):
+                x = held.pop(rng.randrange(len(held)))
+                a.free(x, 1)
+                b.free(x, 1)
+        assert a.stats() == b.stats() and a._caches == b._caches
+        assert [list(x) for x in a._lists] == [list(x) for x in b._lists]
+    a.check_invariants()
+    b.check_invariants()

@@ -20,9 +20,19 @@ backing state, as ``enum swap_type`` in v5 (``kernel-swap.md`` §1.3):
 Per-slot state lives in one ``array('q')`` of 512 lower offsets per virtual
 cluster that ever held a written page (8 B/slot; ``-1`` ZERO, ``-2`` FOLIO).
 Large folios: one lower allocation of the same order when the device below has
-a contiguous run (recorded, so it is read and freed as one unit), otherwise
-order-0 lower slots page by page (no split needed); zero subpages of such a
-folio take no slot.
+a contiguous run, otherwise order-0 lower slots page by page (no split
+needed); zero subpages of such a folio take no slot. A lower run is one head
+entry (its lower offset and order, encoded below ``HEAD``) and ``TAIL`` marks,
+so it is written, read and freed as one unit in O(1); when a page of it is
+freed, consumed or read back on its own the run *breaks* into explicit
+per-page offsets (the rare case).
+
+Order-0 virtual slots come from a slot cache as the kernel's ``swap_slots.c``
+had one: freed slots are parked (up to 64, reused LIFO, returned to the
+cluster allocator in one sorted batch) and, when none is parked, a batch of
+up to 64 slots of the current cluster is taken at once
+(:meth:`ClusterAllocator.alloc_batch`, ``get_swap_pages``), handed out in the
+order single allocations would have had.
 
 Swapoff of the device below (``swapops_detach_lower``) reads every entry
 backed there into memory (FOLIO) and frees its lower slot; no page table is
@@ -54,9 +64,15 @@ CLUSTER_MASK = CLUSTER_SIZE - 1
 ZERO = -1  # never written (the core's zero flag, or not yet written)
 FOLIO = -2  # content held in memory by vswap
 
+TAIL = -3  # a page of an intact lower run other than its head
+# An intact lower run's head slot holds HEAD - (lower << 4 | order) (<= HEAD):
+# the run is one table entry plus TAIL marks, kept until it breaks.
+HEAD = -16
+
 _NONE_TABLE = array("q", [ZERO]) * CLUSTER_SIZE  # template for a fresh cluster table
 _NONE_RUNS = tuple(array("q", [ZERO]) * (1 << o) for o in range(10))
 _FOLIO_RUNS = tuple(array("q", [FOLIO]) * (1 << o) for o in range(10))
+_TAIL_RUNS = tuple(array("q", [TAIL]) * ((1 << o) - 1) for o in range(10))
 SLOT_CACHE = 64  # parked order-0 slots (SWAP_SLOTS_CACHE_SIZE = SWAP_BATCH = 64)
 TRIM_INTERVAL_NS = 10_000_000  # tick: drop emptied cluster tables at most every 10 ms (simulated)
 _ZERO_PAGE = ZERO_PAGES[0]
@@ -78,6 +94,12 @@ def effective_lower(lower: SwapDevice | None) -> SwapDevice | None:
     while lower is not None and lower.KIND == "filter":
         lower = lower.lower
     return lower
+
+
+def _unhead(v: int) -> tuple[int, int]:
+    """``(lower offset, order)`` of a run head's table entry (``v <= HEAD``)."""
+    x = HEAD - v
+    return x >> 4, x & 15
 
 
 class VswapDevice(SwapDevice):
@@ -112,7 +134,6 @@ class VswapDevice(SwapDevice):
         self.allocator: ClusterAllocator | None = None
         self._tables: list[array[int] | None] = []
         self._folios: dict[int, bytes] = {}
-        self._runs: dict[int, int] = {}  # virtual head -> order of a lower run allocated as one unit
         self._valloc: Callable[[int], int] = _no_lower_alloc
         self._vfree: Callable[[int, int], None] = _no_lower
         self._bind_lower(None)
@@ -125,6 +146,8 @@ class VswapDevice(SwapDevice):
         # Freed order-0 virtual slots parked for reuse (the kernel's swap_slots cache):
         # an ordered set, popped LIFO. They count as free in ``used``.
         self._scache: dict[int, None] = {}
+        # Slots taken from the allocator in one batch, not handed out yet (last = next).
+        self._slots: list[int] = []
         # Virtual slots backed below. With charge=physical and a physical/buffer
         # device below, this is also the charge (v5 charges exactly those slots).
         self._n_lower = 0
@@ -134,6 +157,7 @@ class VswapDevice(SwapDevice):
         self._n_run_writes = self._n_split_writes = self._n_run_reads = self._n_page_reads = 0
         self._n_zero_subpages = self._n_consumed = 0
         self._n_detach = self._n_detach_moved = self._n_attach = self._n_wb_folios = 0
+        self._n_runs_broken = 0
         self._n_refused = 0
         self._last_trim_ns = 0
 
@@ -150,9 +174,9 @@ class VswapDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
         self._flush_slot_cache()
+        self._drain_slots()
         self._tables.clear()
         self._folios.clear()
-        self._runs.clear()
 
     def _bind_lower(self, lower: SwapDevice | None) -> None:
         """Cache the lower device's operations (or the no-backend stand-ins)."""
@@ -197,11 +221,14 @@ class VswapDevice(SwapDevice):
             i = 0
             while i < CLUSTER_SIZE:
                 low = table[i]
-                if low < 0:
+                if low >= 0:
+                    order = 0
+                elif low <= HEAD:
+                    low, order = _unhead(low)
+                else:  # ZERO or FOLIO (a TAIL is skipped with its head)
                     i += 1
                     continue
                 vslot = base + i
-                order = self._run_order(vslot, table, i)
                 nr = 1 << order
                 tmp = Folio._empty(order)
                 read(low, tmp)
@@ -210,7 +237,6 @@ class VswapDevice(SwapDevice):
                 if nr == 1:
                     folios[vslot] = data
                 else:
-                    del self._runs[vslot]
                     runs += 1
                     for k in range(nr):
                         folios[vslot + k] = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
@@ -258,7 +284,30 @@ class VswapDevice(SwapDevice):
         cache = self._scache
         if cache:
             return cache.popitem()[0]
-        return self._valloc(0)
+        slots = self._slots
+        if slots:
+            return slots.pop()
+        return self._refill()
+
+    def _refill(self) -> int:
+        """No parked slot: take a batch of the current cluster (``get_swap_pages``)."""
+        alloc = self.allocator
+        if alloc is None:
+            return self._valloc(0)
+        got = alloc.alloc_batch(SLOT_CACHE)
+        if not got:
+            return -1
+        got.reverse()
+        off = got.pop()
+        self._slots = got
+        return off
+
+    def _drain_slots(self) -> None:
+        """Return the batch-allocated slots not handed out (swapoff, trim)."""
+        slots = self._slots
+        if slots:
+            self._slots = []
+            self._free_sorted(sorted(slots), [])
 
     def _alloc_slow(self, order: int) -> int:
         if self._full:
@@ -271,8 +320,12 @@ class VswapDevice(SwapDevice):
         if self._vcharge and self.used + (1 << order) > self._limit:
             self._n_charge_fail += 1
             return -1
-        if not order and self._scache:
-            return self._scache.popitem()[0]
+        if not order:
+            if self._scache:
+                return self._scache.popitem()[0]
+            if self._slots:
+                return self._slots.pop()
+            return self._refill()
         return self._valloc(order)
 
     def _set_full(self, full: bool) -> None:
@@ -290,9 +343,24 @@ class VswapDevice(SwapDevice):
         if not cache:
             return
         slots = sorted(cache)
-        cache.clear()
-        vfree = self._vfree
         bad: list[int] = []
+        if self._slots and not cache.keys().isdisjoint(self._slots):
+            unused = set(self._slots)  # taken in a batch, never handed out: not the caller's
+            bad = [off for off in slots if off in unused]
+            slots = [off for off in slots if off not in unused]
+        cache.clear()
+        if slots:
+            self._free_sorted(slots, bad)
+        if bad:
+            raise InvalidEntryError(f"vswap slots {bad[:8]} were freed but never allocated")
+
+    def _free_sorted(self, slots: list[int], bad: list[int]) -> None:
+        """Free ascending, distinct slots to the cluster allocator: one call per run."""
+        vfree = self._vfree
+        first, last = slots[0], slots[-1]
+        if last - first == len(slots) - 1 and first >> CLUSTER_SHIFT == last >> CLUSTER_SHIFT:
+            self._free_run(vfree, first, len(slots), bad)  # one run in one cluster (the usual case)
+            return
         start = prev = slots[0]
         for off in slots[1:]:
             if off == prev + 1 and off & CLUSTER_MASK:
@@ -301,8 +369,6 @@ class VswapDevice(SwapDevice):
             self._free_run(vfree, start, prev - start + 1, bad)
             start = prev = off
         self._free_run(vfree, start, prev - start + 1, bad)
-        if bad:
-            raise InvalidEntryError(f"vswap slots {bad[:8]} were freed but never allocated")
 
     @staticmethod
     def _free_run(vfree: Callable[[int, int], None], start: int, nr: int, bad: list[int]) -> None:
@@ -336,14 +402,24 @@ class VswapDevice(SwapDevice):
             return
         i = offset & 511
         low = table[i]
-        if low == -1:
-            return
-        table[i] = -1
         if low >= 0:
+            table[i] = -1
             self._lfree(low, 1)
             self._n_lower -= 1
-        else:
+        elif low != -1:
+            self._free_other(offset, table, i, low)
+
+    def _free_other(self, offset: int, table: array[int], i: int, low: int) -> None:
+        """Order-0 free of a FOLIO slot or of one page of a lower run (which breaks it)."""
+        if low == FOLIO:
+            table[i] = ZERO
             del self._folios[offset]
+            return
+        self._break(table, i)
+        low = table[i]
+        table[i] = ZERO
+        self._lfree(low, 1)
+        self._n_lower -= 1
 
     def _free_range(self, offset: int, nr: int) -> None:
         self._vfree(offset, nr)
@@ -368,37 +444,60 @@ class VswapDevice(SwapDevice):
             if low == ZERO:
                 i += 1
                 continue
-            vslot = base + i
-            if low == FOLIO:
+            if low >= 0:
                 table[i] = ZERO
-                del self._folios[vslot]
+                self._lfree(low, 1)
+                self._n_lower -= 1
                 i += 1
                 continue
-            order = self._run_order(vslot, table, i)
+            if low == FOLIO:
+                table[i] = ZERO
+                del self._folios[base + i]
+                i += 1
+                continue
+            if low == TAIL:  # a run whose head is before ``start``: only part of it goes
+                self._break(table, i)
+                continue
+            low, order = _unhead(low)
             n = 1 << order
-            if i + n > e:  # part of a run: its pages are freed one by one from now on
-                del self._runs[vslot]
-                order, n = 0, 1
-            elif n > 1:
-                del self._runs[vslot]
+            if i + n > e:  # part of a run: its pages are freed one by one
+                self._break(table, i)
+                continue
             self._lfree(low, n)
             table[i : i + n] = _NONE_RUNS[order]
             self._n_lower -= n
             i += n
 
-    def _run_order(self, vslot: int, table: array[int], i: int) -> int:
-        """Order of the lower run headed at ``vslot`` if it is intact, else 0."""
-        runs = self._runs
-        if not runs:
-            return 0
-        order = runs.get(vslot, 0)
-        if order:
-            low = table[i]
-            nr = 1 << order
-            if i + nr > CLUSTER_SIZE or any(table[i + k] != low + k for k in range(1, nr)):
-                del runs[vslot]  # a page was freed on its own: no longer one unit
-                return 0
-        return order
+    def _run_at(self, table: array[int], i: int) -> tuple[int, int, int]:
+        """``(head index, lower offset, order)`` of the intact run holding slot ``i``."""
+        h = i
+        while table[h] == TAIL:
+            h -= 1
+        low, order = _unhead(table[h])
+        return h, low, order
+
+    def _lower_of(self, table: array[int], i: int) -> int:
+        """The lower offset backing slot ``i``, or its ZERO/FOLIO mark."""
+        low = table[i]
+        if low == TAIL or low <= HEAD:
+            h, low, _order = self._run_at(table, i)
+            return low + i - h
+        return low
+
+    def _break(self, table: array[int], i: int) -> None:
+        """The run holding slot ``i`` stops being one unit: explicit per-page lower offsets."""
+        h, low, order = self._run_at(table, i)
+        table[h : h + (1 << order)] = array("q", range(low, low + (1 << order)))
+        self._n_runs_broken += 1
+
+    def _break_range(self, table: array[int], s: int, e: int) -> None:
+        """Break every run holding a slot of ``s..e-1`` (one cluster)."""
+        i = s
+        while i < e:
+            v = table[i]
+            if v == TAIL or v <= HEAD:
+                self._break(table, i)
+            i += 1
 
     # -- I/O -------------------------------------------------------------------
 
@@ -436,6 +535,8 @@ class VswapDevice(SwapDevice):
 
     def _write_again(self, offset: int, folio: Folio, table: array[int], i: int, low: int) -> None:
         self._n_rewrites += 1
+        if low == TAIL or low <= HEAD:  # one page of a run: its lower slot, the run stays
+            low = self._lower_of(table, i)
         if low >= 0:  # same lower slot, as zswap stores a rewritten page under its key
             self._lwrite(low, folio)
         else:
@@ -511,8 +612,8 @@ class VswapDevice(SwapDevice):
             except BaseException:
                 self._lfree(low, nr)
                 raise
-            table[i : i + nr] = array("q", range(low, low + nr))
-            self._runs[offset] = order
+            table[i] = HEAD - ((low << 4) | order)
+            table[i + 1 : i + nr] = _TAIL_RUNS[order]
             self._n_lower += nr
             self._n_run_writes += 1
             return
@@ -549,9 +650,13 @@ class VswapDevice(SwapDevice):
         """A large entry written again (a dirty swap-cache folio going back)."""
         self._n_rewrites += 1
         order = folio.order
-        if self._run_order(offset, table, i) == order:
-            self._lwrite(table[i], folio)
-            return
+        v = table[i]
+        if v <= HEAD:
+            low, run_order = _unhead(v)
+            if run_order == order:
+                self._lwrite(low, folio)
+                return
+        self._break_range(table, i, i + (1 << order))
         data = folio.data
         for k in range(1 << order):
             page = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
@@ -584,15 +689,24 @@ class VswapDevice(SwapDevice):
                 self._consumed(offset, low, 1, folio.data)
         elif low == -1:
             folio.data = _ZERO_PAGE
-        else:
+        elif low == -2:
             folio.data = self._folios[offset]
+        elif table is not None:
+            self._read_run_page(offset, folio, table, offset & 511)
+
+    def _read_run_page(self, offset: int, folio: Folio, table: array[int], i: int) -> None:
+        """One page of an intact run read on its own (the run breaks if the copy is consumed)."""
+        low = self._lower_of(table, i)
+        self._lread(low, folio)
+        if folio.dirty:
+            self._break(table, i)
+            self._consumed(offset, low, 1, folio.data)
 
     def _consumed(self, offset: int, low: int, nr: int, data: bytes) -> None:
         """The lower copy is gone: the entry becomes FOLIO and its lower slot is freed (v5)."""
         table = self._tables[offset >> CLUSTER_SHIFT]
         assert table is not None
         i = offset & CLUSTER_MASK
-        self._runs.pop(offset, None)
         self._lfree(low, nr)
         for k in range(nr):
             self._folios[offset + k] = data if nr == 1 else data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
@@ -609,8 +723,9 @@ class VswapDevice(SwapDevice):
             folio.data = ZERO_PAGES[order]
             return
         i = offset & CLUSTER_MASK
-        if self._run_order(offset, table, i) == order:  # uniform, contiguous: one read
-            low = table[i]
+        v = table[i]
+        if v <= HEAD and (HEAD - v) & 15 == order:  # one intact run: one read
+            low = (HEAD - v) >> 4
             self._lread(low, folio)
             self._n_run_reads += 1
             if folio.dirty:
@@ -621,12 +736,17 @@ class VswapDevice(SwapDevice):
         dirty = False
         for k in range(nr):
             low = table[i + k]
+            run = low == TAIL or low <= HEAD  # a page of a run of another order
+            if run:
+                low = self._lower_of(table, i + k)
             if low >= 0:
                 tmp = Folio._empty(0)
                 self._lread(low, tmp)
                 parts.append(tmp.data)
                 if tmp.dirty:
                     dirty = True
+                    if run:
+                        self._break(table, i + k)
                     self._consumed(offset + k, low, 1, tmp.data)
             elif low == ZERO:
                 parts.append(_ZERO_PAGE)
@@ -652,6 +772,7 @@ class VswapDevice(SwapDevice):
         if alloc is None:
             return
         self._flush_slot_cache()
+        self._drain_slots()
         tables = self._tables
         for ci, table in enumerate(tables):
             if table is not None and alloc.cluster_count(ci) == 0:
@@ -695,11 +816,12 @@ class VswapDevice(SwapDevice):
 
         :raises InvalidEntryError: the slot is not allocated.
         """
-        if self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache:
+        if (self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache
+                or offset in self._slots):
             raise InvalidEntryError(f"vswap slot {offset} is not allocated")
         ci = offset >> CLUSTER_SHIFT
         table = self._tables[ci] if ci < len(self._tables) else None
-        low = ZERO if table is None else table[offset & CLUSTER_MASK]
+        low = ZERO if table is None else self._lower_of(table, offset & CLUSTER_MASK)
         if low == ZERO:
             return ("zero", -1)
         if low == FOLIO:
@@ -728,11 +850,10 @@ class VswapDevice(SwapDevice):
 
     def simulator_bytes(self) -> int:
         """Bytes of vswap's own Python structures (the simulator ledger; page contents excluded)."""
-        total = sys.getsizeof(self._tables) + sys.getsizeof(self._folios) + sys.getsizeof(self._runs)
-        total += sys.getsizeof(self._scache)
+        total = sys.getsizeof(self._tables) + sys.getsizeof(self._folios)
+        total += sys.getsizeof(self._scache) + sys.getsizeof(self._slots)
         total += sum(sys.getsizeof(t) for t in self._tables if t is not None)
         total += sum(sys.getsizeof(k) for k in self._folios)  # int keys; the bytes are page contents
-        total += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self._runs.items())
         alloc = self.allocator
         if alloc is not None:
             n = alloc.nr_clusters
@@ -747,7 +868,9 @@ class VswapDevice(SwapDevice):
 
     @property
     def used(self) -> int:
-        return self.allocator.used - len(self._scache) if self.allocator is not None else 0
+        if self.allocator is None:
+            return 0
+        return self.allocator.used - len(self._scache) - len(self._slots)
 
     @property
     def filename(self) -> str:
