@@ -59,6 +59,8 @@ from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES, SHRINK_BATCH
 
 MODE_UNSET, MODE_DIRECT, MODE_KEYED = -1, 0, 1
 
+_MODE_NAMES = {MODE_UNSET: "unset", MODE_DIRECT: "direct", MODE_KEYED: "keyed"}
+
 # _ZS_INLINE: the order-0 store and load run the commonest paths of
 # ``ZsPool.malloc_unchecked`` (the class's current zspage takes the object
 # without filling up; a new zspage from the recycled ids) and of
@@ -67,7 +69,6 @@ MODE_UNSET, MODE_DIRECT, MODE_KEYED = -1, 0, 1
 # for everything else: two Python calls fewer per page. They must stay
 # identical to the pool's; tests/test_zswap.py checks the placement against
 # the kernel transcription of tests/test_zsmalloc.py.
-_MODE_NAMES = {MODE_UNSET: "unset", MODE_DIRECT: "direct", MODE_KEYED: "keyed"}
 
 
 class ZswapDevice(SwapDevice):
