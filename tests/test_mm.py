@@ -23,7 +23,8 @@ def machine(stack: str = "swapfile", size: str = "4M", ram: int = RAM, **mm_kw: 
     mm = MM(system, ram, mix.page, **mm_kw)  # type: ignore[arg-type]
     system.owner = mm
     # Small erase blocks and more spare: a few MiB of flash still leave its FTL room for GC.
-    system.swapon(stack, size=size, pages_per_block=64, op=0.25)
+    flash = {"pages_per_block": 64, "op": 0.25} if "device=flash" in stack else {}
+    system.swapon(stack, size=size, **flash)
     return system, mm
 
 
