@@ -106,7 +106,6 @@ _NR_LISTS = _LID_DISCARD + 1
 _ZEROS = tuple(bytes(n) for n in range(CLUSTER_SIZE + 1))  # slice fill for free(nr)
 _RUN_FREE = tuple(bytes(1 << o) for o in range(SWAP_NR_ORDERS))  # what a usable run looks like
 _RUN_USED = tuple(bytes([SLOT_USED]) * (1 << o) for o in range(SWAP_NR_ORDERS))
-_ONES = tuple(bytes([SLOT_USED]) * n for n in range(CLUSTER_SIZE + 1))  # slice fill for alloc_batch
 
 
 def _lid(flag: int, order: int) -> int:
@@ -308,73 +307,6 @@ class ClusterAllocator:
         if found < 0:
             self._n_fail += 1
         return found
-
-    def alloc_batch(self, n: int) -> list[int]:
-        """Up to ``n`` order-0 slots, as ``n`` calls of ``alloc(0)`` would hand them out.
-
-        ``get_swap_pages(n, ..., order 0)`` as the kernel's swap slots cache
-        refilled itself (``SWAP_BATCH``): the same slots in the same order, the
-        same list moves and per-CPU offset, the same counters; but a free run
-        of the current cluster is taken in one step. Stops at the end of the
-        cluster the batch started in (or one ``alloc(0)`` found), or at the
-        first failure; the list is empty only if ``alloc(0)`` would fail.
-        """
-        out: list[int] = []
-        if n < 1:
-            return out
-        cache = self._caches[self.cpu]
-        off = cache[0]
-        if off < 0 or not NONFULL <= self._flags[off >> CLUSTER_SHIFT] <= FRAG:
-            off = self.alloc(0)  # slow path (or a cluster that can no longer serve)
-            if off < 0:
-                return out
-            out.append(off)
-            n -= 1
-            off = cache[0]
-            if off < 0:
-                return out
-        ci = off >> CLUSTER_SHIFT
-        fl = self._flags[ci]
-        if not NONFULL <= fl <= FRAG:
-            return out
-        tb = self._tables[ci]
-        base = ci << CLUSTER_SHIFT
-        p = off & CLUSTER_MASK
-        taken = 0
-        end = p  # one past the last slot taken
-        while n:
-            p = tb.find(SLOT_FREE, end)
-            if p < 0:
-                break
-            q = min(p + n, CLUSTER_SIZE)
-            u = tb.find(SLOT_USED, p, q)  # end of the free run (a used or bad slot)
-            if u >= 0:
-                q = u
-            b = tb.find(SLOT_BAD, p, q)
-            if b >= 0:
-                q = b
-            k = q - p
-            tb[p:q] = _ONES[k]
-            out.extend(range(base + p, base + q))
-            taken += k
-            n -= k
-            end = q
-            if end == CLUSTER_SIZE:
-                break
-        if not taken:
-            return out  # the next alloc(0) relocates the cluster, as its fast path would
-        cnt = self._count[ci] + taken
-        self._count[ci] = cnt
-        self.used += taken
-        self._n_fast += taken
-        if cnt == CLUSTER_SIZE:
-            self._move(ci, FULL, _LID_FULL)
-            cache[0] = -1
-        else:
-            if fl != FRAG:
-                self._move(ci, FRAG, _FRAG_BASE + self._order[ci])
-            cache[0] = base + end if end < CLUSTER_SIZE else -1
-        return out
 
     def _alloc_large(self, order: int) -> int:
         if not 0 < order < SWAP_NR_ORDERS:

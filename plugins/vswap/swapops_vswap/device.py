@@ -27,13 +27,6 @@ so it is written, read and freed as one unit in O(1); when a page of it is
 freed, consumed or read back on its own the run *breaks* into explicit
 per-page offsets (the rare case).
 
-Order-0 virtual slots come from a slot cache as the kernel's ``swap_slots.c``
-had one: freed slots are parked (up to 64, reused LIFO, returned to the
-cluster allocator in one sorted batch) and, when none is parked, a batch of
-up to 64 slots of the current cluster is taken at once
-(:meth:`ClusterAllocator.alloc_batch`, ``get_swap_pages``), handed out in the
-order single allocations would have had.
-
 Swapoff of the device below (``swapops_detach_lower``) reads every entry
 backed there into memory (FOLIO) and frees its lower slot; no page table is
 touched and every entry handed out stays valid. A later backend
@@ -146,8 +139,6 @@ class VswapDevice(SwapDevice):
         # Freed order-0 virtual slots parked for reuse (the kernel's swap_slots cache):
         # an ordered set, popped LIFO. They count as free in ``used``.
         self._scache: dict[int, None] = {}
-        # Slots taken from the allocator in one batch, not handed out yet (last = next).
-        self._slots: list[int] = []
         # Virtual slots backed below. With charge=physical and a physical/buffer
         # device below, this is also the charge (v5 charges exactly those slots).
         self._n_lower = 0
@@ -174,7 +165,6 @@ class VswapDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
         self._flush_slot_cache()
-        self._drain_slots()
         self._tables.clear()
         self._folios.clear()
 
@@ -284,30 +274,7 @@ class VswapDevice(SwapDevice):
         cache = self._scache
         if cache:
             return cache.popitem()[0]
-        slots = self._slots
-        if slots:
-            return slots.pop()
-        return self._refill()
-
-    def _refill(self) -> int:
-        """No parked slot: take a batch of the current cluster (``get_swap_pages``)."""
-        alloc = self.allocator
-        if alloc is None:
-            return self._valloc(0)
-        got = alloc.alloc_batch(SLOT_CACHE)
-        if not got:
-            return -1
-        got.reverse()
-        off = got.pop()
-        self._slots = got
-        return off
-
-    def _drain_slots(self) -> None:
-        """Return the batch-allocated slots not handed out (swapoff, trim)."""
-        slots = self._slots
-        if slots:
-            self._slots = []
-            self._free_sorted(sorted(slots), [])
+        return self._valloc(0)
 
     def _alloc_slow(self, order: int) -> int:
         if self._full:
@@ -320,12 +287,8 @@ class VswapDevice(SwapDevice):
         if self._vcharge and self.used + (1 << order) > self._limit:
             self._n_charge_fail += 1
             return -1
-        if not order:
-            if self._scache:
-                return self._scache.popitem()[0]
-            if self._slots:
-                return self._slots.pop()
-            return self._refill()
+        if not order and self._scache:
+            return self._scache.popitem()[0]
         return self._valloc(order)
 
     def _set_full(self, full: bool) -> None:
@@ -344,13 +307,8 @@ class VswapDevice(SwapDevice):
             return
         slots = sorted(cache)
         bad: list[int] = []
-        if self._slots and not cache.keys().isdisjoint(self._slots):
-            unused = set(self._slots)  # taken in a batch, never handed out: not the caller's
-            bad = [off for off in slots if off in unused]
-            slots = [off for off in slots if off not in unused]
         cache.clear()
-        if slots:
-            self._free_sorted(slots, bad)
+        self._free_sorted(slots, bad)
         if bad:
             raise InvalidEntryError(f"vswap slots {bad[:8]} were freed but never allocated")
 
@@ -772,7 +730,6 @@ class VswapDevice(SwapDevice):
         if alloc is None:
             return
         self._flush_slot_cache()
-        self._drain_slots()
         tables = self._tables
         for ci, table in enumerate(tables):
             if table is not None and alloc.cluster_count(ci) == 0:
@@ -816,8 +773,7 @@ class VswapDevice(SwapDevice):
 
         :raises InvalidEntryError: the slot is not allocated.
         """
-        if (self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache
-                or offset in self._slots):
+        if self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache:
             raise InvalidEntryError(f"vswap slot {offset} is not allocated")
         ci = offset >> CLUSTER_SHIFT
         table = self._tables[ci] if ci < len(self._tables) else None
@@ -851,7 +807,7 @@ class VswapDevice(SwapDevice):
     def simulator_bytes(self) -> int:
         """Bytes of vswap's own Python structures (the simulator ledger; page contents excluded)."""
         total = sys.getsizeof(self._tables) + sys.getsizeof(self._folios)
-        total += sys.getsizeof(self._scache) + sys.getsizeof(self._slots)
+        total += sys.getsizeof(self._scache)
         total += sum(sys.getsizeof(t) for t in self._tables if t is not None)
         total += sum(sys.getsizeof(k) for k in self._folios)  # int keys; the bytes are page contents
         alloc = self.allocator
@@ -868,9 +824,7 @@ class VswapDevice(SwapDevice):
 
     @property
     def used(self) -> int:
-        if self.allocator is None:
-            return 0
-        return self.allocator.used - len(self._scache) - len(self._slots)
+        return self.allocator.used - len(self._scache) if self.allocator is not None else 0
 
     @property
     def filename(self) -> str:
