@@ -545,18 +545,21 @@ class SwapSystem:
         else:
             self._release(area, table, i, state, entry[1])
 
-    def reclaim_swap_cache(self) -> int:
+    def reclaim_swap_cache(self, *, skip_failed: bool = True) -> int:
         """Drop every folio it can from the swap cache (writing dirty ones back).
 
         A dirty folio whose writeback fails for lack of space or an I/O error
         stays cached, as reclaim skips a folio it cannot write (it keeps the
-        page and moves on). Returns the number dropped.
+        page and moves on). Returns the number dropped. ``skip_failed=False``
+        stops at the first failure and raises it instead.
         """
         dropped = 0
         for entry in list(self._swapcache):
             try:
                 self.swap_cache_drop(entry)
             except (OutOfSwapSpaceError, DeviceIOError):
+                if not skip_failed:
+                    raise
                 continue
             dropped += 1
         return dropped

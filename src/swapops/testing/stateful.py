@@ -671,7 +671,7 @@ class SwapStackMachine(RuleBasedStateMachine):
         for li, system in enumerate(self.systems):
             may_fail = self._armed(li)
             try:
-                system.reclaim_swap_cache()
+                system.reclaim_swap_cache(skip_failed=False)  # the failure's type matters here
             except (DeviceIOError, OutOfSwapSpaceError) as exc:
                 # A dirty folio could not be written back; it stays cached (and so may others).
                 if isinstance(exc, DeviceIOError) and not may_fail:
