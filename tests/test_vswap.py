@@ -749,3 +749,44 @@ def test_swapoff_below_reads_a_run_in_one_go_and_keeps_broken_runs(system: swapo
     for k, (off, f) in enumerate(zip(offs, folios, strict=True)):
         ops.read(off, back)
         assert back.data == (f.data if k != 1 else f.data[: 15 * PAGE] + bytes(PAGE))
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("size", [None, "3M"])
+def test_reserved_slot_batches_hand_out_what_single_allocations_would(seed: int, size: str | None) -> None:
+    """vswap reserves order-0 slots 64 at a time (ClusterAllocator.reserve); against a vswap
+    allocating one by one: same slots, and the same allocator once the rest is given back."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        systems = [swapops.SwapSystem(seed=seed) for _ in range(2)]
+    spec = "vswap>swapfile" if size is None else f"vswap:size={size}>swapfile"
+    devs = [s.swapon(spec, size="8M") for s in systems]
+    a, b = devs
+    assert isinstance(a, VswapDevice) and isinstance(b, VswapDevice) and b.allocator is not None
+    single = b.allocator
+    b._refill = lambda: single.alloc(0)  # type: ignore[method-assign]
+    rng = random.Random(seed)
+    held: list[tuple[int, int]] = []
+    for _ in range(3000):
+        op = rng.random()
+        if op < 0.55:
+            order = 0 if rng.random() < 0.9 else rng.choice([2, 4, 9])
+            got = [d.ops.alloc(order) for d in devs if d.ops is not None]
+            assert got[0] == got[1]
+            if got[0] >= 0:
+                held.append((got[0], 1 << order))
+        elif op < 0.95 and held:
+            off, nr = held.pop(rng.randrange(len(held)))
+            for d in devs:
+                assert d.ops is not None
+                d.ops.free(off, nr)
+        else:
+            for d in devs:
+                d.swapops_unplug()
+        assert a.used == b.used
+    a._unreserve()
+    assert a.allocator is not None
+    assert a.allocator.stats() == single.stats()
+    assert a.allocator._caches == single._caches
+    assert [list(x) for x in a.allocator._lists] == [list(x) for x in single._lists]
+    a.allocator.check_invariants()

@@ -106,6 +106,7 @@ _NR_LISTS = _LID_DISCARD + 1
 _ZEROS = tuple(bytes(n) for n in range(CLUSTER_SIZE + 1))  # slice fill for free(nr)
 _RUN_FREE = tuple(bytes(1 << o) for o in range(SWAP_NR_ORDERS))  # what a usable run looks like
 _RUN_USED = tuple(bytes([SLOT_USED]) * (1 << o) for o in range(SWAP_NR_ORDERS))
+_ONES = tuple(bytes([SLOT_USED]) * n for n in range(CLUSTER_SIZE + 1))  # slice fill for reserve
 
 
 def _lid(flag: int, order: int) -> int:
@@ -307,6 +308,102 @@ class ClusterAllocator:
         if found < 0:
             self._n_fail += 1
         return found
+
+    def reserve(self, n: int) -> list[int]:
+        """Take up to ``n`` order-0 slots ahead, as ``n`` calls of ``alloc(0)`` would hand them out.
+
+        For a caller that hands slots out one by one later (vswap's slot
+        cache, like ``get_swap_pages(n)`` refilling the kernel's swap slots
+        cache): the slots are those single allocations would give, in the same
+        order, taken from one cluster (the current one, or the one the first
+        allocation found). What single allocations would do at the *last*
+        handout (move a cluster that filled up to ``full``) waits for
+        :meth:`reserved_last`; :meth:`unreserve` gives the slots not handed out
+        back so that the allocator is exactly as if they had never been taken.
+        The caller must call it before anything else could see the difference
+        (a free in that cluster, an allocation of another order).
+        """
+        out: list[int] = []
+        if n < 1:
+            return out
+        cache = self._caches[self.cpu]
+        off = cache[0]
+        if off < 0 or not NONFULL <= self._flags[off >> CLUSTER_SHIFT] <= FRAG:
+            off = self.alloc(0)  # the slow path, exactly as a single allocation takes it
+            if off < 0:
+                return out
+            out.append(off)
+            n -= 1
+            ci = off >> CLUSTER_SHIFT
+            if self._flags[ci] == FULL:  # that allocation filled the cluster: nothing was deferred
+                return out
+            off = cache[0]
+            if off < 0:
+                return out
+        ci = off >> CLUSTER_SHIFT
+        fl = self._flags[ci]
+        if not NONFULL <= fl <= FRAG:
+            return out
+        tb = self._tables[ci]
+        base = ci << CLUSTER_SHIFT
+        end = off & CLUSTER_MASK  # one past the last slot taken
+        taken = 0
+        while n:
+            p = tb.find(SLOT_FREE, end)
+            if p < 0:
+                break
+            q = min(p + n, CLUSTER_SIZE)
+            u = tb.find(SLOT_USED, p, q)  # the free run ends at a used or bad slot
+            if u >= 0:
+                q = u
+            b = tb.find(SLOT_BAD, p, q)
+            if b >= 0:
+                q = b
+            tb[p:q] = _ONES[q - p]
+            out.extend(range(base + p, base + q))
+            taken += q - p
+            n -= q - p
+            end = q
+            if end == CLUSTER_SIZE:
+                break
+        if not taken:
+            if out:
+                return out  # the next alloc(0) relocates the cluster, as its fast path would
+            off = self.alloc(0)  # no free slot left after the offset: relocate, slow path
+            return [off] if off >= 0 else out
+        self._count[ci] += taken
+        self.used += taken
+        self._n_fast += taken
+        if fl != FRAG:
+            self._move(ci, FRAG, _FRAG_BASE + self._order[ci])
+        cache[0] = base + end if end < CLUSTER_SIZE and self._count[ci] < CLUSTER_SIZE else -1
+        return out
+
+    def reserved_last(self, offset: int) -> None:
+        """The last reserved slot of a cluster was handed out: a full cluster goes to ``full``."""
+        ci = offset >> CLUSTER_SHIFT
+        if self._count[ci] == CLUSTER_SIZE and self._flags[ci] != FULL:
+            self._move(ci, FULL, _LID_FULL)
+
+    def unreserve(self, slots: list[int], next_offset: int) -> None:
+        """Give back reserved slots not handed out (ascending, one cluster).
+
+        :param next_offset: the per-CPU order-0 offset single allocations would
+            have now: one past the last slot handed out.
+        """
+        if not slots:
+            return
+        ci = slots[0] >> CLUSTER_SHIFT
+        tb = self._tables[ci]
+        for off in slots:
+            tb[off & CLUSTER_MASK] = SLOT_FREE
+        nr = len(slots)
+        self._count[ci] -= nr
+        self.used -= nr
+        self._n_fast -= nr
+        self._caches[self.cpu][0] = next_offset if next_offset & CLUSTER_MASK else -1
+        if self._count[ci] == 0:  # not expected: a handed-out slot still holds the cluster
+            self._free_cluster(ci)
 
     def _alloc_large(self, order: int) -> int:
         if not 0 < order < SWAP_NR_ORDERS:

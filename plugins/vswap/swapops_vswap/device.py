@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -139,6 +140,10 @@ class VswapDevice(SwapDevice):
         # Freed order-0 virtual slots parked for reuse (the kernel's swap_slots cache):
         # an ordered set, popped LIFO. They count as free in ``used``.
         self._scache: dict[int, None] = {}
+        # Slots reserved ahead from the current cluster (ClusterAllocator.reserve):
+        # _batch[_bi:] are not handed out yet; the last one goes through _refill.
+        self._batch: list[int] = []
+        self._bi = self._bn = 0
         # Virtual slots backed below. With charge=physical and a physical/buffer
         # device below, this is also the charge (v5 charges exactly those slots).
         self._n_lower = 0
@@ -165,6 +170,7 @@ class VswapDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
         self._flush_slot_cache()
+        self._unreserve()
         self._tables.clear()
         self._folios.clear()
 
@@ -274,7 +280,42 @@ class VswapDevice(SwapDevice):
         cache = self._scache
         if cache:
             return cache.popitem()[0]
-        return self._valloc(0)
+        i = self._bi
+        if i < self._bn:
+            self._bi = i + 1
+            return self._batch[i]
+        return self._refill()
+
+    def _refill(self) -> int:
+        """Hand out the batch's last slot, or reserve a new batch (``get_swap_pages``)."""
+        alloc = self.allocator
+        if alloc is None:
+            return self._valloc(0)
+        batch = self._batch
+        i = self._bi
+        if i < len(batch):  # the last reserved slot
+            self._bi = i + 1
+            alloc.reserved_last(batch[i])
+            return batch[i]
+        batch = self._batch = alloc.reserve(SLOT_CACHE)
+        if not batch:
+            self._bi = self._bn = 0
+            return -1
+        self._bi = 1
+        self._bn = len(batch) - 1
+        if len(batch) == 1:
+            alloc.reserved_last(batch[0])
+        return batch[0]
+
+    def _unreserve(self) -> None:
+        """Give the reserved slots not handed out back, as if never taken (before the
+        allocator could see the difference: a free in their cluster, a large allocation)."""
+        batch = self._batch
+        i = self._bi
+        if i < len(batch) and self.allocator is not None:
+            self.allocator.unreserve(batch[i:], batch[i - 1] + 1)
+        self._batch = []
+        self._bi = self._bn = 0
 
     def _alloc_slow(self, order: int) -> int:
         if self._full:
@@ -287,8 +328,16 @@ class VswapDevice(SwapDevice):
         if self._vcharge and self.used + (1 << order) > self._limit:
             self._n_charge_fail += 1
             return -1
-        if not order and self._scache:
-            return self._scache.popitem()[0]
+        if not order:
+            if self._scache:
+                return self._scache.popitem()[0]
+            i = self._bi
+            if i < self._bn:
+                self._bi = i + 1
+                return self._batch[i]
+            return self._refill()
+        if self._bi < len(self._batch):
+            self._unreserve()
         return self._valloc(order)
 
     def _set_full(self, full: bool) -> None:
@@ -308,6 +357,12 @@ class VswapDevice(SwapDevice):
         slots = sorted(cache)
         bad: list[int] = []
         cache.clear()
+        batch = self._batch
+        if self._bi < len(batch):  # reserved slots left: a free in their cluster must not see them
+            ci = batch[0] >> CLUSTER_SHIFT
+            k = bisect_left(slots, ci << CLUSTER_SHIFT)
+            if k < len(slots) and slots[k] >> CLUSTER_SHIFT == ci:
+                self._unreserve()
         self._free_sorted(slots, bad)
         if bad:
             raise InvalidEntryError(f"vswap slots {bad[:8]} were freed but never allocated")
@@ -380,6 +435,8 @@ class VswapDevice(SwapDevice):
         self._n_lower -= 1
 
     def _free_range(self, offset: int, nr: int) -> None:
+        if self._bi < len(self._batch):
+            self._unreserve()
         self._vfree(offset, nr)
         end = offset + nr
         pos = offset
@@ -773,7 +830,8 @@ class VswapDevice(SwapDevice):
 
         :raises InvalidEntryError: the slot is not allocated.
         """
-        if self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache:
+        if (self.allocator is None or not self.allocator.is_allocated(offset) or offset in self._scache
+                or offset in self._batch[self._bi :]):
             raise InvalidEntryError(f"vswap slot {offset} is not allocated")
         ci = offset >> CLUSTER_SHIFT
         table = self._tables[ci] if ci < len(self._tables) else None
@@ -824,7 +882,9 @@ class VswapDevice(SwapDevice):
 
     @property
     def used(self) -> int:
-        return self.allocator.used - len(self._scache) if self.allocator is not None else 0
+        if self.allocator is None:
+            return 0
+        return self.allocator.used - len(self._scache) - (len(self._batch) - self._bi)
 
     @property
     def filename(self) -> str:
