@@ -187,6 +187,7 @@ class SwapSystem:
         path: str | os.PathLike[str] | None = None,
         *,
         above: SwapDevice | None = None,
+        lower: SwapDevice | None = None,
         **options: Any,
     ) -> SwapDevice:
         """Build, validate, bind and activate a stack; return its top device.
@@ -195,14 +196,27 @@ class SwapSystem:
         options (``size``, ``path`` and any module option) go to the
         bottom-most layer that declares them; options in the string win.
         With ``above=`` the stack is attached below that device (vswap) as
-        its new backend instead of becoming a swap area of its own.
+        its new backend instead of becoming a swap area of its own. With
+        ``lower=`` (Python composition) the new modules are stacked on top of
+        a device an earlier swapon returned: ``swapon("vswap", lower=dev)``
+        is ``swapon("vswap>swapfile")`` built in two steps. ``dev`` must be
+        the top of an area with no live entry; it stops being an area of its
+        own and the new top takes its swap type.
         """
         stack = spec if isinstance(spec, StackSpec) else parse_stack(spec)
         if not isinstance(priority, int) or isinstance(priority, bool):
             raise ConfigError(f"priority must be an integer, not {priority!r}")
         if not -1 <= priority <= 32767:
             raise ConfigError(f"priority {priority} out of range (-1 or 0..32767, as swapon -p)")
-        classes = check_stack(stack.modules, self.registry)
+        below: SwapArea | None = None
+        if lower is not None:
+            if above is not None:
+                raise ConfigError("give above= or lower=, not both")
+            below = self._check_lower(lower)
+            names = [*stack.modules, *(d.NAME for d in lower.layers())]
+            classes = check_stack(names, self.registry)[: len(stack.modules)]
+        else:
+            classes = check_stack(stack.modules, self.registry)
         if above is not None:
             self._check_attach(above, classes)
         kwargs = dict(options)
@@ -216,12 +230,13 @@ class SwapSystem:
             for cls, opts in zip(classes, per_layer, strict=True)
         ]
         swap_type = -1
-        if above is None:
+        if below is not None:
+            swap_type = below.type
+        elif above is None:
             swap_type = self._free_type()
         built: list[SwapDevice] = []
         activated: list[SwapDevice] = []
         try:
-            lower: SwapDevice | None = None
             for index in range(len(classes) - 1, -1, -1):
                 cls = classes[index]
                 try:
@@ -251,8 +266,15 @@ class SwapSystem:
                 self._teardown(dev, deactivate=dev in activated)
             if built and built[0].upper is not None and above is None:
                 built[0].upper = None
+            if below is not None:
+                below.device.upper = None  # the area it tops stays as it was
             raise
         top = built[-1]
+        if below is not None:  # the composed device is no longer an area of its own
+            self._avail.remove(below)
+            self._areas[below.type] = None
+            self._sort_avail()
+            below.device.type = -1
         if above is not None:
             attach = getattr(above, "swapops_attach_lower", None)
             assert attach is not None
@@ -282,6 +304,19 @@ class SwapSystem:
         if above.lower is not None:
             raise DeviceBusyError(f"{above.NAME} already has a lower device ({above.lower.NAME}); swapoff it first")
         check_stack([above.NAME, *(c.NAME for c in classes)], self.registry)
+
+    def _check_lower(self, lower: SwapDevice) -> SwapArea:
+        if not isinstance(lower, SwapDevice):
+            raise ConfigError(f"lower= takes a device returned by swapon, not {type(lower).__name__}")
+        area = self._area_of(lower)
+        if area is None or lower.upper is not None:
+            raise DeviceBusyError(f"{lower.NAME} is not the top of an active swap area; lower= takes one")
+        live = sum(1 for _ in area.live_offsets())
+        if live:
+            raise DeviceBusyError(
+                f"{lower.stack_name} holds {live} live entries; stack modules on it only while it is unused"
+            )
+        return area
 
     def _free_type(self) -> int:
         for swap_type, area in enumerate(self._areas):
