@@ -25,7 +25,7 @@ from hypothesis import Phase
 
 import swapops
 from swapops import Folio, Option, SwapDevice
-from swapops.errors import ConfigError, OutOfSwapSpaceError
+from swapops.errors import OutOfSwapSpaceError
 from swapops.registry import ModuleRegistry
 from swapops.stack import valid_chains
 from swapops.testing import BUILTIN_MODULES, faulty, small_stack
@@ -56,12 +56,6 @@ KNOWN_BUGS: dict[str, tuple[str, type[Exception]]] = {
         "from unplug()/advance()",
         OutOfSwapSpaceError,
     ),
-    # vswap's swapops_attach_lower checks lower.KIND itself and refuses a filter,
-    # although the placement rules look through filters.
-    "vswap-attach-filter": (
-        "vswap refuses to re-attach a backend topped by a filter (ConfigError) after its backend's swapoff",
-        ConfigError,
-    ),
 }
 
 
@@ -69,8 +63,6 @@ def _known_bug(chain: str) -> tuple[str, type[Exception]] | None:
     modules = [m.split(":")[0] for m in chain.split(">")]
     if "flashbuf" in modules and modules[-1] == "zswap":
         return KNOWN_BUGS["flashbuf-over-bottom-zswap"]
-    if "vswap>faulty" in ">".join(modules):
-        return KNOWN_BUGS["vswap-attach-filter"]
     return None
 
 
