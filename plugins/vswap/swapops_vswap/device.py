@@ -275,8 +275,12 @@ class VswapDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_cluster_alloc(self, order: int) -> int:
-        if order or self._gate:
+        if self._gate:
             return self._alloc_slow(order)
+        if order:
+            if self._bi < len(self._batch):
+                self._unreserve()
+            return self._valloc(order)
         cache = self._scache
         if cache:
             return cache.popitem()[0]
@@ -438,6 +442,21 @@ class VswapDevice(SwapDevice):
         if self._bi < len(self._batch):
             self._unreserve()
         self._vfree(offset, nr)
+        i = offset & CLUSTER_MASK
+        ci = offset >> CLUSTER_SHIFT
+        tables = self._tables
+        if i + nr <= CLUSTER_SIZE and ci < len(tables):  # the usual case: one whole run
+            table = tables[ci]
+            if table is None:
+                return
+            v = table[i]
+            if v <= HEAD:
+                order = (HEAD - v) & 15
+                if 1 << order == nr:
+                    self._lfree((HEAD - v) >> 4, nr)
+                    table[i : i + nr] = _NONE_RUNS[order]
+                    self._n_lower -= nr
+                    return
         end = offset + nr
         pos = offset
         while pos < end:  # one cluster at a time
@@ -612,7 +631,11 @@ class VswapDevice(SwapDevice):
     def _write_large(self, offset: int, folio: Folio) -> None:
         order = folio.order
         nr = 1 << order
-        table = self._new_table(offset >> CLUSTER_SHIFT)
+        ci = offset >> CLUSTER_SHIFT
+        tables = self._tables
+        table = tables[ci] if ci < len(tables) else None
+        if table is None:
+            table = self._new_table(ci)
         i = offset & CLUSTER_MASK
         if table[i : i + nr] != _NONE_RUNS[order]:
             self._rewrite_large(offset, folio, table, i)
@@ -620,7 +643,10 @@ class VswapDevice(SwapDevice):
         if self.lower is None:
             _no_lower_alloc(order)
         self._n_slow_writes += 1
-        low = self._alloc_below(order)
+        if self._n_lower + nr > self._plimit:  # _alloc_below, inlined (order > 0)
+            self._charge_failed(-1, 0)
+        low = self._lalloc(order)
+        self._n_slow_lallocs += 1
         if low >= 0:
             try:
                 self._lwrite(low, folio)
