@@ -271,7 +271,38 @@ class ClusterAllocator:
         :raises ConfigError: order outside 0..9.
         """
         if order:
-            return self._alloc_large(order)
+            off = self._caches[self.cpu][order] if 0 < order < SWAP_NR_ORDERS and self.large_orders else -1
+            if off >= 0:  # the fast path of _alloc_large + _scan_cluster + _relocate, inlined
+                ci = off >> CLUSTER_SHIFT
+                fl = self._flags[ci]
+                nr = 1 << order
+                cnt = self._count[ci] + nr
+                if NONFULL <= fl <= FRAG and self._order[ci] == order and cnt <= CLUSTER_SIZE:
+                    tb = self._tables[ci]
+                    pos = off & CLUSTER_MASK
+                    run = _RUN_FREE[order]
+                    mask = nr - 1
+                    while True:
+                        p = tb.find(run, pos)
+                        if p < 0 or not p & mask:
+                            break
+                        pos = (p | mask) + 1
+                    if p >= 0:
+                        tb[p : p + nr] = _RUN_USED[order]
+                        self._count[ci] = cnt
+                        self.used += nr
+                        self._n_fast += 1
+                        found = (ci << CLUSTER_SHIFT) + p
+                        if cnt < CLUSTER_SIZE:
+                            if fl != FRAG:
+                                self._move(ci, FRAG, _FRAG_BASE + order)
+                            nxt = found + nr if p + nr <= CLUSTER_SIZE - nr else -1
+                        else:
+                            self._move(ci, FULL, _LID_FULL)
+                            nxt = -1
+                        self._caches[self.cpu][order] = nxt
+                        return found
+            return self._alloc_large(order)  # (a failed scan above changed nothing)
         cache = self._caches[self.cpu]
         off = cache[0]
         if off >= 0:  # swap_alloc_fast, order 0, inlined
@@ -607,7 +638,7 @@ class ClusterAllocator:
                 raise InvalidEntryError(f"slot {offset} is not allocated")
             tb[s] = SLOT_FREE
         else:
-            if tb.find(SLOT_FREE, s, e) >= 0 or tb.find(SLOT_BAD, s, e) >= 0:
+            if tb[s:e] != _ONES[nr]:
                 raise InvalidEntryError(f"slots {offset}..{offset + nr - 1} are not all allocated")
             tb[s:e] = _ZEROS[nr]
         cnt = self._count[ci] - nr
