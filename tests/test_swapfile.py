@@ -304,3 +304,21 @@ def test_flash_options_need_device_flash(stack: str) -> None:
     with pytest.raises(ConfigError, match="applies only with device=flash"):
         system.swapon(stack, size="4M")
     assert system.devices == []
+
+
+def test_check_invariants_catches_a_drifting_used_counter() -> None:
+    """The conformance machine's used + free = size check rests on this recount."""
+    from swapops.testing.model import ModelError
+    from swapops.testing.stateful import SwapStackMachine
+
+    system = swapops.SwapSystem()
+    dev = system.swapon("swapfile", size="1M")
+    system.swap_out(swapops.Folio(b"q" * 4096))
+    dev.check_invariants()
+    SwapStackMachine._check_device("lane", dev)
+    assert dev.allocator is not None
+    dev.allocator.used += 1  # a counter that drifts from the slots really in use
+    with pytest.raises(AssertionError, match="used"):
+        dev.check_invariants()
+    with pytest.raises(ModelError, match="accounting"):
+        SwapStackMachine._check_device("lane", dev)

@@ -148,6 +148,16 @@ class SwapDevice:
         """What ``/proc/swaps`` shows in its Type column."""
         return {"physical": "partition", "virtual": "virtual"}.get(self.KIND, self.NAME)
 
+    def check_invariants(self) -> None:
+        """Recount this device's accounting from its own structures (tests; O(size)).
+
+        Raise :class:`AssertionError` naming what disagrees, e.g. a ``used``
+        counter against the slots its allocator's tables mark. The
+        conformance machine calls it on every layer after every step, so that
+        ``used + free == size`` rests on a recount and not on ``free`` being
+        defined as ``size - used``. The default checks nothing.
+        """
+
     def stats(self) -> dict[str, int | float]:
         """The device's counters (names as the kernel's debugfs/vmstat use them)."""
         return {"size": self.size, "used": self.used}

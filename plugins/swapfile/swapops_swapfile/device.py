@@ -231,6 +231,10 @@ class SwapfileDevice(SwapDevice):
         if self.allocator is not None:
             self.allocator.process_discards()
 
+    def check_invariants(self) -> None:
+        if self.allocator is not None:
+            self.allocator.check_invariants()  # used recounted from the cluster tables
+
     # -- handle API ------------------------------------------------------------
 
     @property

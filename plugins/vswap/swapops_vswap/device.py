@@ -916,6 +916,10 @@ class VswapDevice(SwapDevice):
     def filename(self) -> str:
         return "[vswap]" if self.options.get("size") is None else f"[vswap:{self.size * PAGE_SIZE >> 20}M]"
 
+    def check_invariants(self) -> None:
+        if self.allocator is not None:
+            self.allocator.check_invariants()  # virtual slots recounted from the cluster tables
+
     def stats(self) -> dict[str, int | float]:
         states = self.states()
         out: dict[str, int | float] = {

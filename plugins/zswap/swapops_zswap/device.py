@@ -886,6 +886,10 @@ class ZswapDevice(SwapDevice):
         comp, decomp = COMPRESSOR_COST_NS[self.compressor]
         return self.compress_calls * comp + self.decompress_calls * decomp
 
+    def check_invariants(self) -> None:
+        if self._pool is not None:
+            self._pool.check()  # pool pages and class counts recounted from the objects
+
     def stats(self) -> dict[str, int | float]:
         stored = len(self._entries)
         out: dict[str, int | float] = {

@@ -851,6 +851,10 @@ class SwapStackMachine(RuleBasedStateMachine):
             raise ModelError(f"{where}: {dev.NAME} used={used} outside 0..size={size}")
         if used + dev.free != size:
             raise ModelError(f"{where}: {dev.NAME} used {used} + free {dev.free} != size {size}")
+        try:  # the recount behind used (free is size - used unless a module says otherwise)
+            dev.check_invariants()
+        except AssertionError as exc:
+            raise ModelError(f"{where}: {dev.NAME} accounting: {exc}") from None
         stats = dev.stats()
         if stats.get("size", size) != size or stats.get("used", used) != used:
             raise ModelError(f"{where}: {dev.NAME} stats() size/used disagree with the device: {stats}")
