@@ -559,3 +559,140 @@ def test_flashbuf_halves_nand_waf() -> None:
 def test_run_workload_rejects_an_overfull_band() -> None:
     with pytest.raises(ConfigError):
         run_workload("flashbuf>" + FLASH, "8M", base=10**6)
+
+
+# -- over a zswap with no device below ------------------------------------------------------
+# Such a zswap refuses an incompressible page with OutOfSwapSpaceError: a flush that
+# meets it keeps the pages buffered (retried later), and a full buffer refuses new pages.
+
+
+def random_page(rng: random.Random) -> bytes:
+    return rng.randbytes(4096)
+
+
+def over_bottom_zswap(s: swapops.SwapSystem, opts: str = "size=256K,segment=16") -> tuple[SwapDevice, FlashbufDevice]:
+    if "zswap" not in s.module_names():
+        pytest.skip("zswap is not installed")
+    top = s.swapon(f"flashbuf:{opts}>zswap")
+    assert top.lower is not None and top.lower.NAME == "zswap" and top.lower.lower is None
+    return top, fb_of(top)
+
+
+def test_over_bottom_zswap_unplug_keeps_incompressible_pages(sys_: swapops.SwapSystem) -> None:
+    top, fb = over_bottom_zswap(sys_)
+    rng = random.Random(1)
+    rnd = random_page(rng)
+    before = [sys_.swap_out(Folio(page(k))) for k in range(3)]  # compressible, ahead of it
+    e = sys_.swap_out(Folio(rnd))
+    after = [sys_.swap_out(Folio(page(k))) for k in range(3, 5)]
+    used_below = top.lower.used if top.lower is not None else -1
+    sys_.unplug()  # must not raise
+    st = fb.stats()
+    assert st["flush_errors"] == 1
+    # the pages before the refused one are written (page by page); it and the rest stay buffered
+    assert [fb.location(x[1])[0] for x in before] == ["lower"] * 3
+    assert fb.location(e[1]) == ("buffer", 0)
+    assert [fb.location(x[1])[0] for x in after] == ["buffer"] * 2
+    assert st["pages_written_below"] == 3 and st["buffer_pages"] == 3 and fb.used == 6
+    assert top.lower is not None and top.lower.used == used_below  # no lower slot leaked
+    fb.check_invariants()
+    sys_.unplug()  # retried, refused again, still nothing lost
+    assert fb.stats()["flush_errors"] == 2 and fb.stats()["buffer_pages"] == 3
+    assert sys_.swap_in(e).data == rnd
+    for k, x in enumerate(before + after):
+        assert sys_.swap_in(x).data == page(k)
+    sys_.swap_free(e)  # once the refused page is gone, the buffer drains
+    sys_.unplug()
+    assert fb.stats()["buffer_pages"] == 0 and fb.stats()["flush_errors"] == 2
+    fb.check_invariants()
+
+
+def test_over_bottom_zswap_flush_timer_does_not_raise(sys_: swapops.SwapSystem) -> None:
+    top, fb = over_bottom_zswap(sys_, "size=256K,segment=16,flush_interval=1000")
+    rnd = random_page(random.Random(2))
+    e = sys_.swap_out(Folio(rnd))
+    sys_.advance(1000)  # the timer's flush is refused: counted, not raised
+    assert fb.stats()["flush_errors"] == 1 and fb.location(e[1]) == ("buffer", 0)
+    sys_.advance(10**9)
+    assert fb.stats()["flush_errors"] == 2
+    fb.check_invariants()
+    assert sys_.swap_in(e).data == rnd
+
+
+def test_over_bottom_zswap_swapoff_restores_buffered_pages(sys_: swapops.SwapSystem) -> None:
+    top, fb = over_bottom_zswap(sys_)
+    rng = random.Random(3)
+    want = {}
+    for k in range(40):
+        data = random_page(rng) if k % 3 == 2 else page(k)
+        want[sys_.swap_out(Folio(data))] = data
+    sys_.unplug()
+    assert fb.stats()["buffer_pages"] > 0 and fb.stats()["pages_written_below"] > 0
+    zs = top.lower
+    report = sys_.swapoff(top)
+    assert set(report.restored) == set(want)
+    assert all(report.restored[e].data == d for e, d in want.items())
+    assert top not in sys_.devices and zs is not None and zs.used == 0
+
+
+def test_over_bottom_zswap_full_buffer_refuses_before_allocating(sys_: swapops.SwapSystem) -> None:
+    top, fb = over_bottom_zswap(sys_, "size=4M,segment=16")
+    hard = fb.stats()["buffer_capacity"] + 512
+    assert fb.size > hard
+    rng = random.Random(4)
+    want: dict[tuple[int, int], bytes] = {}
+    data = random_page(rng)
+    with pytest.raises(OutOfSwapSpaceError):
+        for _ in range(fb.size):
+            want[sys_.swap_out(Folio(data))] = data
+            data = random_page(rng)
+    assert len(want) == hard == fb.used == fb.stats()["buffer_pages"]
+    assert fb.stats()["pages_written_below"] == 0
+    fb.check_invariants()
+    errors = fb.stats()["flush_errors"]
+    with pytest.raises(OutOfSwapSpaceError):  # refused again: nothing allocated, nothing lost
+        sys_.swap_out(Folio(data))
+    assert fb.used == hard and fb.stats()["flush_errors"] > errors
+    for e, d in want.items():
+        assert sys_.swap_in(e).data == d
+    # a compressible page still fits once the buffer has room again
+    victims = list(want)[:20]
+    for e in victims:
+        sys_.swap_free(e)
+        del want[e]
+    e2 = sys_.swap_out(Folio(page(7)))
+    assert sys_.swap_in(e2).data == page(7)
+    fb.check_invariants()
+
+
+def test_cleaning_refused_below_keeps_consumed_pages(sys_: swapops.SwapSystem) -> None:
+    """zswap's loads are exclusive: a cleaning copy refused below must not lose the page."""
+    top, fb = over_bottom_zswap(sys_, "size=1M,segment=16")
+    live = {sys_.swap_out(Folio(page(k))): k for k in range(96)}
+    sys_.unplug()
+    for e in list(live)[::2]:  # half of every segment dies
+        sys_.swap_free(e)
+        del live[e]
+    real = fb._lwrite
+    calls = [0]
+
+    def one_page_then_refuse(slot: int, folio: Folio) -> None:
+        if folio.order or calls[0]:
+            raise OutOfSwapSpaceError("test: no room below")
+        calls[0] += 1
+        real(slot, folio)
+
+    fb._lwrite = one_page_then_refuse
+    with pytest.raises(OutOfSwapSpaceError):
+        fb.clean_segments(1)
+    st = fb.stats()
+    assert st["cleaning_copies"] == 1 and st["segments_cleaned"] == 0
+    assert st["rehomed"] == 7  # the victim's other live pages, consumed by the loads, are buffered
+    fb.check_invariants()
+    fb._lwrite = real
+    for e, k in live.items():
+        assert sys_.swap_in(e).data == page(k)
+    sys_.unplug()
+    fb.check_invariants()
+    for e, k in live.items():
+        assert sys_.swap_in(e).data == page(k)

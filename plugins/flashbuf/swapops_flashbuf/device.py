@@ -51,6 +51,14 @@ finds the buffer full flushes first and raises :class:`DeviceIOError` without
 changing anything if that fails; a flush started by the size threshold after a
 page was accepted only counts the error (``flush_errors``) and the pages stay
 buffered, to be retried. Nothing is lost either way.
+
+A device below may refuse a write for lack of room (:class:`OutOfSwapSpaceError`;
+a zswap with no device below refuses an incompressible page). A refused large
+folio is retried page by page; the refused page and those behind it stay
+buffered. ``unplug`` and the timer count the refusal and do not raise; a full
+buffer that cannot drain makes the slot allocation fail (``-1``) before anything
+is allocated. Cleaning reads a victim's pages with possibly exclusive loads: on
+a failed copy, the pages read but not copied go back to the buffer.
 """
 
 from __future__ import annotations
@@ -67,7 +75,7 @@ import numpy as np
 import swapops
 from swapops.cluster import CLUSTER_SIZE, UNBOUNDED_SIZE, ClusterAllocator
 from swapops.device import SwapContext, SwapDevice
-from swapops.errors import ConfigError, DeviceIOError, SwapOpsError
+from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from swapops.folio import Folio
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
@@ -320,9 +328,18 @@ class FlashbufDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_unplug(self) -> None:
-        """Flush whatever is buffered (a partial segment write)."""
+        """Flush whatever is buffered (a partial segment write).
+
+        A flush the device below refuses for lack of room (a zswap with no
+        device below refuses an incompressible page) is counted in
+        ``flush_errors`` and the unwritten pages stay buffered, to be retried;
+        a :class:`DeviceIOError` is raised (the pages stay buffered too).
+        """
         if self._bdata:
-            self._flush()
+            try:
+                self._flush()
+            except OutOfSwapSpaceError:
+                self.n_flush_errors += 1
 
     @swapops.hookimpl
     def swapops_tick(self, now_ns: int) -> None:
@@ -330,14 +347,29 @@ class FlashbufDevice(SwapDevice):
         if self._bdata and self._interval and now_ns - self._since >= self._interval:
             try:
                 self._flush()
-            except DeviceIOError:
+            except (DeviceIOError, OutOfSwapSpaceError):
                 self.n_flush_errors += 1
 
     # -- cluster ---------------------------------------------------------------
 
     @swapops.hookimpl
     def swapops_cluster_alloc(self, order: int) -> int:
+        if len(self._bdata) + (1 << order) > self._bhard and not self._drain(1 << order):
+            return -1  # a full buffer that cannot drain: no room, nothing allocated
         return self._aalloc(order)
+
+    def _drain(self, nr: int) -> bool:
+        """Try to flush so that ``nr`` more pages fit the full buffer; whether the
+        slots may be allocated. Only a lack of room below refuses them; an I/O
+        error lets the allocation go on, so that the write reports it."""
+        try:
+            self._flush()
+        except OutOfSwapSpaceError:
+            self.n_flush_errors += 1
+            return len(self._bdata) + nr <= self._bhard
+        except DeviceIOError:
+            pass  # the write's own flush meets it again and raises it
+        return True
 
     @swapops.hookimpl
     def swapops_cluster_free(self, offset: int, nr: int) -> None:
@@ -356,7 +388,9 @@ class FlashbufDevice(SwapDevice):
         nr = 1 << folio.order
         bdata = self._bdata
         if len(bdata) + nr > self._bhard:
-            self._flush()  # may raise DeviceIOError: nothing of this write happened
+            # may raise DeviceIOError or OutOfSwapSpaceError: nothing of this
+            # write happened (the pages flushed before the error stay written)
+            self._flush()
         loc = self._loc
         if nr == 1:
             old = loc[offset]
@@ -395,7 +429,7 @@ class FlashbufDevice(SwapDevice):
         if len(bdata) >= self._bcap:
             try:
                 self._flush()
-            except DeviceIOError:
+            except (DeviceIOError, OutOfSwapSpaceError):
                 self.n_flush_errors += 1  # the pages stay buffered; retried later
 
     def _put_dedup(self, slot: int, data: bytes) -> None:
@@ -648,21 +682,32 @@ class FlashbufDevice(SwapDevice):
         read = self._lread
         datas: list[bytes] = []
         srcs: list[int] = []
-        for ppn in range(first, first + S):
-            if rev[ppn] >= 0:
-                f = Folio._empty(0)
-                read(base + ppn - first, f)
-                datas.append(f.data)
-                srcs.append(ppn)
-        self.n_reads_below += len(datas)
-        if datas:
-            self._lw_done = 0
-            try:
+        consumed: list[int] = []  # indexes of pages an exclusive lower load took
+        self._lw_done = 0
+        try:
+            for ppn in range(first, first + S):
+                if rev[ppn] >= 0:
+                    f = Folio._empty(0)
+                    read(base + ppn - first, f)
+                    if f.dirty:
+                        consumed.append(len(datas))
+                    datas.append(f.data)
+                    srcs.append(ppn)
+                    self.n_reads_below += 1
+            if datas:
                 self._log_write(datas, srcs)
-            finally:
-                self.n_cleaning_copies += self._lw_done
-            if self._discard:
-                self._discard_runs(base - first, srcs)
+        except BaseException:
+            # Pages read but not copied whose lower copy the load consumed
+            # (an exclusive zswap load) would be lost: keep them in the buffer.
+            done = self._lw_done
+            for t in consumed:
+                if t >= done:
+                    self._rehome(srcs[t], datas[t])
+            raise
+        finally:
+            self.n_cleaning_copies += self._lw_done
+        if datas and self._discard:
+            self._discard_runs(base - first, srcs)
         if self._seg_live[victim]:
             raise SwapOpsError(f"flashbuf: segment {victim} still holds live pages after cleaning")
         self._seg_state[victim] = _FREE
@@ -717,7 +762,16 @@ class FlashbufDevice(SwapDevice):
                 cnt = 1 << order
                 f = Folio._empty(order)
                 f.data = datas[j] if cnt == 1 else b"".join(datas[j : j + cnt])
-                write(lslot, f)
+                try:
+                    write(lslot, f)
+                except OutOfSwapSpaceError:
+                    if cnt == 1:
+                        raise
+                    # the device below refuses the folio as a whole (a zswap
+                    # with no device below and one incompressible page): go
+                    # page by page, committing those before the refused one
+                    max_order = 0
+                    continue
                 self.n_written_below += cnt
                 for t in range(j, j + cnt):
                     ppn = pbase + (t - i)
