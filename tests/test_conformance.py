@@ -25,7 +25,6 @@ from hypothesis import Phase
 
 import swapops
 from swapops import Folio, Option, SwapDevice
-from swapops.errors import OutOfSwapSpaceError
 from swapops.registry import ModuleRegistry
 from swapops.stack import valid_chains
 from swapops.testing import BUILTIN_MODULES, faulty, small_stack
@@ -45,32 +44,7 @@ AGREED_PLACEMENT: dict[str, tuple[str, frozenset[str], bool, int]] = {
     "vswap": ("virtual", frozenset({"cache", "buffer", "physical"}), False, 1),
 }
 
-# Known module bugs the machine found (reported; see docs/conformance.md). A
-# chain that hits one is an expected failure (not strict: it passes once fixed).
-KNOWN_BUGS: dict[str, tuple[str, type[Exception]]] = {
-    # zswap with no device below cannot store an incompressible page and raises
-    # OutOfSwapSpaceError from its write; flashbuf's flush lets it escape from
-    # unplug() and advance() (its timer), and its buffer can never drain.
-    "flashbuf-over-bottom-zswap": (
-        "flashbuf over a writeback-less bottom zswap: OutOfSwapSpaceError escapes flashbuf's flush "
-        "from unplug()/advance()",
-        OutOfSwapSpaceError,
-    ),
-}
-
-
-def _known_bug(chain: str) -> tuple[str, type[Exception]] | None:
-    modules = [m.split(":")[0] for m in chain.split(">")]
-    if "flashbuf" in modules and modules[-1] == "zswap":
-        return KNOWN_BUGS["flashbuf-over-bottom-zswap"]
-    return None
-
-
-def _xfail_known(chain: str) -> list[Any]:
-    bug = _known_bug(chain)
-    if bug is None:
-        return []
-    return [pytest.mark.xfail(reason=bug[0], raises=bug[1], strict=False)]
+# Module bugs the machine found are listed, with their fixes, in docs/conformance.md.
 
 
 def _chain_params() -> list[Any]:
@@ -92,7 +66,6 @@ def _chain_params() -> list[Any]:
         marks: list[Any] = []
         if absent:
             marks.append(pytest.mark.skip(reason=f"module {absent[0]} is not installed"))
-        marks.extend(_xfail_known(chain))
         params.append(pytest.param(chain, id=chain, marks=marks))
     return params
 
@@ -101,8 +74,6 @@ CHAINS = _chain_params()
 
 
 def _settings(chain: str, examples: float, steps: float) -> Any:
-    if _known_bug(chain):  # fail fast: no shrinking of a known failure
-        return conformance_settings(examples, steps, phases=[Phase.explicit, Phase.generate])
     return conformance_settings(examples, steps)
 
 
@@ -161,7 +132,7 @@ FAULT_CHAINS = [
 ]
 
 
-@pytest.mark.parametrize("chain", [pytest.param(c, id=c, marks=_xfail_known(c)) for c in FAULT_CHAINS])
+@pytest.mark.parametrize("chain", [pytest.param(c, id=c) for c in FAULT_CHAINS])
 def test_faults(chain: str, swapops_conformance: Callable[..., None], swapops_faulty: Any) -> None:
     """Fault rules armed at run time: failed writes, reads and allocations lose nothing."""
     swapops_conformance(
