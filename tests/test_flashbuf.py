@@ -12,6 +12,7 @@ import pytest
 import swapops
 from swapops import Folio, SwapDevice
 from swapops.errors import ConfigError, DeviceIOError, InvalidStackError, OutOfSwapSpaceError
+from swapops.sizes import parse_size
 
 pytest.importorskip("swapops_flashbuf")
 pytest.importorskip("swapops_swapfile")
@@ -696,3 +697,11 @@ def test_cleaning_refused_below_keeps_consumed_pages(sys_: swapops.SwapSystem) -
     fb.check_invariants()
     for e, k in live.items():
         assert sys_.swap_in(e).data == page(k)
+
+
+@pytest.mark.parametrize("buffer", ["0", "1", "10G"])
+def test_buffer_size_out_of_range_is_refused(buffer: str) -> None:
+    system = swapops.SwapSystem()
+    with pytest.raises(ConfigError, match=f"buffer={parse_size(buffer)} must hold"):
+        system.swapon(f"flashbuf:buffer={buffer}>swapfile", size="16M")
+    assert system.devices == []

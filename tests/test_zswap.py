@@ -865,3 +865,11 @@ def test_random_walk_matches_a_dict_model(
         system.swap_free(entry)
     assert dev.stored_pages == 0 and dev.pool_pages == 0
     assert all(d.used == 0 for d in top.layers())
+
+
+@pytest.mark.parametrize("ram", ["0", "1.5K", "16K"])
+def test_a_pool_limit_of_no_page_is_refused(ram: str) -> None:
+    system = swapops.SwapSystem()
+    with pytest.raises(ConfigError, match="leaves the pool no page"):
+        system.swapon(f"zswap:ram={ram}>swapfile", size="4M")
+    assert system.devices == []

@@ -246,7 +246,13 @@ class FlashbufDevice(SwapDevice):
         self._open = -1
         self._fill = 0
         buf = opts["buffer"]
-        self._bcap = max(1, buf // PAGE_SIZE) if buf is not None else S
+        if buf is not None and not PAGE_SIZE <= buf <= size * PAGE_SIZE:
+            self._release(bases)
+            raise ConfigError(
+                f"flashbuf: buffer={buf} must hold at least one page and at most the device's "
+                f"{size} pages ({size * PAGE_SIZE} bytes)"
+            )
+        self._bcap = buf // PAGE_SIZE if buf is not None else S
         self._bhard = self._bcap + (1 << MAX_ORDER)
         self._interval = int(opts["flush_interval"])
         self._greedy = opts["cleaning"] == "greedy"

@@ -132,6 +132,11 @@ class ZswapDevice(SwapDevice):
         self.compact_on_limit: bool = bool(opts["compact_on_limit"])
         self.ram_pages = opts["ram"] // PAGE_SIZE
         self.max_pool_pages = self.ram_pages * opts["max_pool_percent"] // 100
+        if self.max_pool_pages < 1:
+            raise ConfigError(
+                f"zswap: ram={opts['ram']} at max_pool_percent={opts['max_pool_percent']} leaves the pool "
+                "no page (every store would be rejected)"
+            )
         self.accept_pages = self.max_pool_pages * opts["accept_threshold_percent"] // 100
         # After a store, the shrink worker runs once the pool reaches this
         # (never without writeback: the next store's limit check rejects).
