@@ -297,3 +297,85 @@ def test_random_streams_keep_mm_and_core_consistent(stack: str) -> None:
     for pid, pt in list(mm.pts.items()):
         vps = list(pt)
         mm.replay([READ] * len(vps), [pid] * len(vps), vps)  # verify=True checks every byte
+
+
+# ---------------------------------------------------------------- vm_swap_full
+
+
+def test_swap_full_frees_the_swap_copy_on_swapin() -> None:
+    """More than half of swap in use: a swap-in gives its slot back (do_swap_page)."""
+    system, mm = machine(size="1536K")  # 383 slots
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    assert mm._swap_full()  # ~300 of 383 slots used
+    entry = mm.pts[1][0]
+    assert isinstance(entry, tuple)
+    used = system.devices[0].used
+    mm.access(1, 0)
+    frame = mm.pts[1][0]
+    assert isinstance(frame, int)
+    assert mm.f_swap[frame] is None and entry not in mm.swapped and entry not in mm.cache
+    assert mm.f_wp[frame] == 0  # exclusive and dirty now
+    assert mm.counters["swap_cache_freed_full"] >= 1
+    assert system.devices[0].used < used
+    mm.check()
+
+
+def test_swap_not_full_keeps_the_swap_copy() -> None:
+    _system, mm = machine(size="4M")  # 1023 slots, ~300 used
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    assert not mm._swap_full()
+    mm.access(1, 0)
+    frame = mm.pts[1][0]
+    assert isinstance(frame, int) and mm.f_swap[frame] is not None
+    assert mm.counters["swap_cache_freed_full"] == 0
+
+
+def test_swap_full_keeps_a_copy_other_ptes_still_reference() -> None:
+    system, mm = machine(size="1536K")
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    mm.fork(1, 2)  # both processes' PTEs hold page 0's entry
+    entry = mm.pts[1][0]
+    assert isinstance(entry, tuple) and system.swap_count(entry) == 2
+    mm.access(1, 0)
+    frame = mm.pts[1][0]
+    assert isinstance(frame, int) and mm.f_swap[frame] == entry  # folio_swapped: kept
+    mm.check()
+
+
+def test_swap_full_frees_the_copy_of_a_page_reclaim_activates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """shrink_folio_list's activate_locked: a referenced swap-cache page loses its copy."""
+    _system, mm = machine()
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    mm.access(1, 0)  # swap not full: the page stays in the swap cache
+    frame = mm.pts[1][0]
+    assert isinstance(frame, int) and mm.f_swap[frame] is not None
+    monkeypatch.setattr(mm, "_swap_full", lambda: True)
+    for _ in range(50):
+        mm.f_ref[frame] = 1  # referenced at every scan: activated on the second
+        mm._shrink()
+        if mm.f_lru[frame] == 2:
+            break
+    assert mm.f_lru[frame] == 2
+    assert mm.f_swap[frame] is None
+    assert mm.counters["swap_cache_freed_full"] >= 1
+    mm.check()
+
+
+def test_swap_full_lets_a_fitting_workload_run_without_overcommit() -> None:
+    """Anonymous memory that fits RAM + swap: no swap-out failure once cached copies are freed."""
+    _system, mm = machine(size="2M")  # 511 slots + 256 frames for 512 pages
+    mm.spawn(1)
+    pages = 2 * RAM
+    fill(mm, 1, pages)
+    for _ in range(3):
+        fill(mm, 1, pages, op=READ)
+    fill(mm, 1, pages)
+    st = mm.stats()
+    assert st["swap_cache_freed_full"] > 0
+    assert st["swapout_failures"] == 0
+    assert st["overcommit_allocs"] == 0
+    mm.check()

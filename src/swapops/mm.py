@@ -27,6 +27,18 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   kernel's ``swapin_nr_pages`` does from readahead hits. The page stays in the
   swap cache, clean, so a later reclaim costs no write; a store to it drops
   the swap copy (or copies the page if another PTE still shares it: COW).
+* **swap full** (``vm_swap_full()``: more than half of the swap slots in
+  use, ``nr_swap_pages * 2 < total_swap_pages``, summed over the active
+  areas' top devices): the swap copy of a page is given up so its slot can be
+  reused, as ``folio_free_swap`` does, (a) after a swap-in fault, as
+  ``do_swap_page`` does when ``should_try_to_free_swap`` holds, and (b) when
+  reclaim activates a page still in the swap cache (``shrink_folio_list``'s
+  ``activate_locked``). Only a page no other PTE still references by its
+  entry (swap count 0) loses its copy; it becomes dirty and exclusive
+  (counted in ``swap_cache_freed_full``). Not modeled: the allocator's own
+  reclaim of cache-only slots when full (``__try_to_reclaim_swap``, in the
+  core) and ``should_try_to_free_swap``'s unconditional free on
+  ``SWP_SYNCHRONOUS_IO`` devices (recent kernels).
 * **fork** shares frames (write-protected, COW) and duplicates swap entries
   (``swap_dup``); **exit** and **munmap** free frames and entries.
 * **swapoff**: the model is the page-table owner (:class:`swapops.system.SwapOwner`):
@@ -284,6 +296,8 @@ class MM:
             self.f_ref[frame] = 1
             pt[vp] = frame
             self._swap_free(entry)  # the PTE's reference; the swap cache keeps the entry
+            if self._swap_full():
+                self._free_swap(frame)
             return frame
         frame = self._alloc()
         try:
@@ -309,6 +323,8 @@ class MM:
         self._swap_free(entry)
         if readahead and self.page_cluster:
             self._readahead(entry)
+        if self._swap_full():
+            self._free_swap(frame)
         return frame
 
     def _ra_window(self, offset: int) -> int:
@@ -370,6 +386,33 @@ class MM:
             self._lru_add(frame, 1)
             cache[other] = frame
             c["ra_pages"] += 1
+
+    def _swap_full(self) -> bool:
+        """``vm_swap_full()``: more than half of all swap slots are in use,
+        from the active areas' top devices (``size``/``used``, as ``/proc/swaps``)."""
+        total = used = 0
+        for dev in self.system.devices:
+            total += dev.size
+            used += dev.used
+        return (total - used) * 2 < total
+
+    def _free_swap(self, frame: int) -> bool:
+        """``folio_free_swap``: drop the swap copy of a mapped swap-cache page
+        whose entry no PTE references any more; the page becomes dirty (its
+        next reclaim writes it to a new slot). False if it must keep it."""
+        entry = self.f_swap[frame]
+        maps = self.f_map[frame]
+        if entry is None or not maps or self._swap_count(entry) > 0:
+            return False
+        self._cache_drop(entry)
+        del self.cache[entry]
+        del self.swapped[entry]
+        self.f_swap[frame] = None
+        self.f_ra[frame] = 0
+        if len(maps) == 1:
+            self.f_wp[frame] = 0  # exclusive now: do_swap_page maps it writable
+        self.counters["swap_cache_freed_full"] += 1
+        return True
 
     def _wp_fault(self, frame: int, pid: int, pt: dict[int, Any], vp: int) -> None:
         """A store to a write-protected page: copy it (COW) or make it exclusive and dirty."""
@@ -449,6 +492,7 @@ class MM:
         f_ref = self.f_ref
         f_pgref = self.f_pgref
         f_lru = self.f_lru
+        f_swap = self.f_swap
         pageout = self._pageout
         freed = scanned = activated = 0
         while scanned < SWAP_CLUSTER_MAX and inactive:
@@ -468,6 +512,8 @@ class MM:
                     nr_lru[2] += 1
                     active.appendleft(tag)
                     activated += 1
+                    if f_swap[frame] is not None and self._swap_full():  # activate_locked
+                        self._free_swap(frame)
                 else:
                     f_pgref[frame] = 1
                     inactive.appendleft(tag)
@@ -481,6 +527,8 @@ class MM:
             f_lru[frame] = 0
             self._lru_add(frame, 2)
             activated += 1
+            if f_swap[frame] is not None and self._swap_full():
+                self._free_swap(frame)
             if self._backoff_until > self.nr_faults:
                 break
         c = self.counters
@@ -694,6 +742,7 @@ COUNTERS = (
     "cow", "forks", "exits", "munmaps", "reclaim_runs", "pgscan", "pgsteal", "pgactivate",
     "pgdeactivate", "pageouts", "clean_drops", "swapcache_dirtied", "swapout_failures",
     "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak", "swapoff_pte_visits",
+    "swap_cache_freed_full",
 )
 
 
