@@ -379,3 +379,39 @@ def test_swap_full_lets_a_fitting_workload_run_without_overcommit() -> None:
     assert st["swapout_failures"] == 0
     assert st["overcommit_allocs"] == 0
     mm.check()
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_events_for_a_missing_process_are_config_errors() -> None:
+    _system, mm = machine()
+    mm.spawn(1)
+    with pytest.raises(swapops.ConfigError, match="process 7, which does not exist"):
+        mm.replay([WRITE], [7], [3])
+    with pytest.raises(swapops.ConfigError, match="process 7"):
+        mm.replay([FORK], [7], [8])
+    with pytest.raises(swapops.ConfigError, match="process 7"):
+        mm.replay([EXIT], [7], [0])
+    with pytest.raises(swapops.ConfigError, match="process 7"):
+        mm.replay([MUNMAP | (4 << OP_SHIFT)], [7], [0])
+    mm.replay([WRITE], [1], [3])  # the machine still works
+    mm.check()
+
+
+def test_ram_limits_are_config_errors_and_frames_are_made_on_use() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        system = swapops.SwapSystem(seed=1)
+    page = ContentMix(seed=1).page
+    with pytest.raises(swapops.ConfigError, match=r"RAM of 0 pages \(0K\) is too small \(at least 128 pages, 512K\)"):
+        MM(system, 0, page)
+    mm = MM(system, 1 << 40, page)  # 4 PiB of RAM: no frame exists until one is used
+    assert len(mm.f_ck) == 0 and not mm.free
+    mm.spawn(1)
+    fill(mm, 1, 10)
+    assert len(mm.f_ck) == 10 and mm.nr_used == 10
+    mm.munmap(1, 0, 5)
+    fill(mm, 1, 5)  # freed frames are reused before new ones are made
+    assert len(mm.f_ck) == 10
+    mm.check()

@@ -16,6 +16,8 @@ from swapops.trace import MAGIC, TraceWorkload, TraceWriter, read_header
 from swapops.workloads import (
     EXIT,
     FORK,
+    MAX_PROCESSES,
+    MAX_TABLE_PAGES,
     MUNMAP,
     OP_MASK,
     OP_SHIFT,
@@ -101,6 +103,56 @@ def test_bad_workload_parameters() -> None:
         make_workload("zipf", events=10, pages=10, beta=1)
     with pytest.raises(ConfigError, match="events"):
         make_workload("zipf", events=0, pages=10)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("zipf", {"alpha": "abc"}, "alpha='abc' is not a number"),
+        ("zipf", {"alpha": 0}, r"alpha=0 out of range \(must be > 0\)"),
+        ("zipf", {"alpha": float("nan")}, "alpha=nan is not a number"),
+        ("zipf", {"alpha": True}, "is not a number"),
+        ("phase", {"phases": "abc"}, "phases='abc' is not a number"),
+        ("phase", {"phases": 0}, "phases=0 out of range"),
+        ("phase", {"phases": 2.5}, "phases=2.5 must be a whole number"),
+        ("phase", {"hot_fraction": 2}, r"hot_fraction=2 out of range \(must be > 0 and <= 1\)"),
+        ("phase", {"hot_fraction": 0}, "hot_fraction=0 out of range"),
+        ("phase", {"hot_share": -0.1}, "hot_share=-0.1 out of range"),
+        ("usemem", {"passes": 0}, r"passes=0 out of range \(must be >= 1\)"),
+        ("usemem", {"passes": 1.5}, "passes=1.5 must be a whole number"),
+        ("usemem", {"passes": "x"}, "is not a number"),
+        ("fork", {"fork_every": 0}, "fork_every=0 out of range"),
+        ("fork", {"children": 10**9}, "children=1000000000 out of range"),
+        ("fork", {"child_write_fraction": 1.5}, "child_write_fraction=1.5 out of range"),
+        ("fork", {"child_events": -1}, "child_events=-1 out of range"),
+        ("fork", {"children": 4096, "child_events": 1 << 20}, "events per fork round is too many"),
+    ],
+)
+def test_workload_parameters_are_checked_when_built(name: str, params: dict[str, object], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        make_workload(name, events=10, pages=100, **params)  # type: ignore[arg-type]
+
+
+def test_workload_parameters_from_text_are_converted() -> None:
+    wl = make_workload("phase", events=10, pages=100, phases="3", hot_fraction="0.5")  # type: ignore[arg-type]
+    assert wl.params["phases"] == 3 and isinstance(wl.params["phases"], int)
+    assert wl.params["hot_fraction"] == 0.5
+    assert make_workload("usemem", events=10, pages=100, passes=2.0).params["passes"] == 2  # type: ignore[arg-type]
+    assert make_workload("zipf", events=10, pages=100, alpha=1).params["alpha"] == 1.0
+
+
+def test_page_and_process_counts_are_bounded() -> None:
+    with pytest.raises(ConfigError, match=f"1000000000 pages is too many \\(at most {MAX_TABLE_PAGES}"):
+        make_workload("zipf", events=10, pages=10**9)
+    with pytest.raises(ConfigError, match="pages is too many"):
+        make_workload("fork", events=10, pages=MAX_TABLE_PAGES + 1)
+    # Without per-page tables any count is fine, and building costs nothing.
+    wl = make_workload("uniform", events=10, pages=10**12)
+    assert sum(len(c[0]) for c in wl.chunks()) == 10
+    with pytest.raises(ConfigError, match="processes is too many"):
+        make_workload("uniform", events=10, pages=10**9, processes=MAX_PROCESSES + 1)
+    with pytest.raises(ConfigError, match="is RAM too small"):
+        make_workload("zipf", events=10, pages=0)
 
 
 # --------------------------------------------------------------------------- content
@@ -202,6 +254,38 @@ def test_bad_traces_are_config_errors(tmp_path: Path, body: str) -> None:
     with pytest.raises(ConfigError):
         wl = TraceWorkload(path)
         list(wl.chunks())
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ('{"seed": "x"}\nn 1\n', "header seed must be an integer, not 'x'"),
+        ('{"seed": 1.5}\nn 1\n', "header seed must be an integer"),
+        ('{"seed": 1, "mix": "lots"}\nn 1\n', "header mix must be an object"),
+        ('{"seed": 1, "mix": {"zero": "abc"}}\nn 1\n', "zero='abc' is not a number"),
+        ('{"seed": 1, "mix": {"zero": 0.9, "random": 0.5}}\nn 1\n', "between 0 and 1, summing"),
+        ('{"seed": 1}\nn 1\nw 7 3\n', ":4: event 'w 7 3' for process 7, which was never spawned"),
+        ('{"seed": 1}\nn 1\nw 1 -5\n', ":4: bad event 'w 1 -5'.*integers >= 0"),
+        ('{"seed": 1}\nn 1\nu 1 0 -3\n', ":4: bad event 'u 1 0 -3'"),
+        ('{"seed": 1}\nn 1\nx 1\nr 1 0\n', ":5: event 'r 1 0' for process 1, which was never spawned or has exited"),
+        ('{"seed": 1}\nn 1\nn 1\n', "process 1 spawned while it exists"),
+        ('{"seed": 1}\nn 1\nn 2\nf 1 2\n', "fork to process 2, which exists"),
+        ('{"seed": 1}\nf 3 4\n', "process 3, which was never spawned"),
+    ],
+)
+def test_trace_header_and_events_are_checked(tmp_path: Path, body: str, match: str) -> None:
+    path = tmp_path / "bad.trace"
+    path.write_text(f"{MAGIC}\n{body}")
+    with pytest.raises(ConfigError, match=match):
+        list(TraceWorkload(path).chunks())
+
+
+def test_trace_fork_child_is_live_and_exit_ends_it(tmp_path: Path) -> None:
+    path = tmp_path / "ok.trace"
+    path.write_text(f"{MAGIC}\n{{\"seed\": 2}}\nn 1\nf 1 2\nw 2 0\nx 2\nr 1 0\nn 2\nr 2 9\n")
+    wl = TraceWorkload(path)
+    assert wl.seed == 2
+    assert sum(len(c[0]) for c in wl.chunks()) == 7
 
 
 def test_replaying_a_recorded_run_gives_the_same_result(tmp_path: Path) -> None:

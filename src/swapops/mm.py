@@ -61,8 +61,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import DeviceIOError, OutOfSwapSpaceError, SwapOpsError
+from .errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from .folio import Folio
+from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
 
@@ -98,9 +99,12 @@ class MM:
         watermarks: tuple[int, int, int] | None = None,
     ) -> None:
         if ram_pages < 4 * SWAP_CLUSTER_MAX:
-            raise SwapOpsError(f"RAM of {ram_pages} pages is too small (at least {4 * SWAP_CLUSTER_MAX})")
+            raise ConfigError(
+                f"RAM of {ram_pages} pages ({ram_pages * PAGE_SIZE // 1024}K) is too small"
+                f" (at least {4 * SWAP_CLUSTER_MAX} pages, {4 * SWAP_CLUSTER_MAX * PAGE_SIZE // 1024}K)"
+            )
         if not 0 <= page_cluster <= 10:
-            raise SwapOpsError(f"page_cluster {page_cluster} out of range (0..10)")
+            raise ConfigError(f"page_cluster {page_cluster} out of range (0..10)")
         self.system = system
         self.content = content
         self.page_cluster = page_cluster
@@ -110,18 +114,19 @@ class MM:
             wmin = max(SWAP_CLUSTER_MAX, n // 256)
             watermarks = (wmin, wmin + wmin // 4 + SWAP_CLUSTER_MAX, wmin + wmin // 2 + 2 * SWAP_CLUSTER_MAX)
         self.wmark_min, self.wmark_low, self.wmark_high = watermarks
-        # frames
-        self.f_ck: list[int] = [0] * n
-        self.f_map: list[Any] = [_NONE] * n  # list of pids mapping the frame
-        self.f_vp: list[int] = [0] * n
-        self.f_swap: list[SwapEntry | None] = [None] * n  # entry while in the swap cache
-        self.f_ref = bytearray(n)  # PTE young bit, set by every access
-        self.f_pgref = bytearray(n)  # PG_referenced: young at the last inactive scan
-        self.f_wp = bytearray(n)  # write-protected: shared, cached or COW
-        self.f_ra = bytearray(n)  # read ahead, not yet used
-        self.f_lru = bytearray(n)  # 0 none, 1 inactive, 2 active
-        self.f_tag: list[int] = [0] * n
-        self.free: list[int] = list(range(n - 1, -1, -1))
+        # frames: created on first use (a large RAM costs only what is touched);
+        # freed ones are reused first, most recently freed first
+        self.f_ck: list[int] = []
+        self.f_map: list[Any] = []  # list of pids mapping the frame
+        self.f_vp: list[int] = []
+        self.f_swap: list[SwapEntry | None] = []  # entry while in the swap cache
+        self.f_ref = bytearray()  # PTE young bit, set by every access
+        self.f_pgref = bytearray()  # PG_referenced: young at the last inactive scan
+        self.f_wp = bytearray()  # write-protected: shared, cached or COW
+        self.f_ra = bytearray()  # read ahead, not yet used
+        self.f_lru = bytearray()  # 0 none, 1 inactive, 2 active
+        self.f_tag: list[int] = []
+        self.free: list[int] = []
         self.nr_used = 0
         self.inactive: deque[int] = deque()
         self.active: deque[int] = deque()
@@ -158,21 +163,29 @@ class MM:
         ref = self.f_ref
         wp = self.f_wp
         fault = self._fault
-        for op, pid, vp in zip(ops, a, b, strict=True):
-            if op <= 1:
-                pte = pts[pid].get(vp)
-                if pte.__class__ is int:
-                    ref[pte] = 1
-                    if op and wp[pte]:
-                        fault(pid, vp, 1)
-                elif op or pte is not False:
-                    fault(pid, vp, op)
-            else:
-                self.event(op, pid, vp)
+        pid = -1
+        try:
+            for op, pid, vp in zip(ops, a, b, strict=True):
+                if op <= 1:
+                    pte = pts[pid].get(vp)
+                    if pte.__class__ is int:
+                        ref[pte] = 1
+                        if op and wp[pte]:
+                            fault(pid, vp, 1)
+                    elif op or pte is not False:
+                        fault(pid, vp, op)
+                else:
+                    self.event(op, pid, vp)
+        except KeyError:
+            if pid not in pts:
+                self._pt(pid)  # raises the ConfigError
+            raise
 
     def event(self, op: int, a: int, b: int) -> None:
         """A non-access event: fork, exit, munmap, spawn."""
         kind = op & OP_MASK
+        if op < 0:
+            raise ConfigError(f"unknown event op {op}")
         if kind == FORK:
             self.fork(a, b)
         elif kind == EXIT:
@@ -194,7 +207,7 @@ class MM:
         free = self.free
         if free:
             frame = free.pop()
-        else:  # overcommit: RAM is full and reclaim could not free a frame
+        else:  # a frame never used yet (or, beyond RAM, an overcommitted one)
             frame = len(self.f_ck)
             self.f_ck.append(0)
             self.f_map.append(_NONE)
@@ -599,7 +612,7 @@ class MM:
         """``child`` gets ``parent``'s mappings: frames shared (COW), swap entries dup'ed."""
         if child in self.pts:
             raise SwapOpsError(f"process {child} exists already")
-        pt = self.pts[parent]
+        pt = self._pt(parent)
         f_map = self.f_map
         f_wp = self.f_wp
         dup = self._swap_dup
@@ -612,8 +625,15 @@ class MM:
         self.pts[child] = dict(pt)
         self.counters["forks"] += 1
 
+    def _pt(self, pid: int) -> dict[int, Any]:
+        pt = self.pts.get(pid)
+        if pt is None:
+            raise ConfigError(f"event for process {pid}, which does not exist (spawn or fork it first)")
+        return pt
+
     def exit(self, pid: int) -> None:
-        pt = self.pts.pop(pid)
+        pt = self._pt(pid)
+        del self.pts[pid]
         unmap = self._unmap
         for pte in pt.values():
             if pte is not False:
@@ -621,7 +641,7 @@ class MM:
         self.counters["exits"] += 1
 
     def munmap(self, pid: int, start: int, count: int) -> None:
-        pt = self.pts[pid]
+        pt = self._pt(pid)
         unmap = self._unmap
         for vp in range(start, start + count):
             pte = pt.pop(vp, None)

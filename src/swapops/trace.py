@@ -13,8 +13,10 @@ per line, gzip-compressed when the file name ends in ``.gz``::
     x 2            # process 2 exits
 
 Line 1 is the magic and version; line 2 one JSON object (the header: at
-least ``seed``; ``mix`` and ``workload`` describe what was recorded). Blank
-lines and text after ``#`` are ignored. Page contents are not in the trace:
+least ``seed``, an integer; ``mix``, fractions as in ``--mix``, and
+``workload`` describe what was recorded). Blank lines and text after ``#``
+are ignored. Process ids, pages and counts are integers >= 0, and every event
+names a live process: spawned (``n``) or forked (``f``) before, not exited. Page contents are not in the trace:
 they are regenerated from (seed, page, version) on replay, so a replay with
 the header's seed and mix swaps exactly the bytes of the recorded run.
 """
@@ -28,7 +30,7 @@ from collections.abc import Iterator
 from typing import IO, Any, cast
 
 from .errors import ConfigError
-from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, READ, SPAWN, WRITE, Chunk
+from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, READ, SPAWN, WRITE, Chunk, parse_mix
 
 MAGIC = "swapops-trace 1"
 _LETTER = {READ: "r", WRITE: "w", FORK: "f", EXIT: "x", SPAWN: "n"}
@@ -102,6 +104,19 @@ def _header(f: IO[str], name: str) -> dict[str, Any]:
         raise ConfigError(f"trace {name}: line 2 is not a JSON header: {exc.msg}") from None
     if not isinstance(header, dict):
         raise ConfigError(f"trace {name}: line 2 must be a JSON object")
+    seed = header.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"trace {name}: header seed must be an integer, not {seed!r}")
+    mix = header.get("mix")
+    if mix is not None:
+        if not isinstance(mix, dict):
+            raise ConfigError(f"trace {name}: header mix must be an object such as {{\"zero\": 0.15}}, not {mix!r}")
+        try:
+            parts = parse_mix(mix)
+        except ConfigError as exc:
+            raise ConfigError(f"trace {name}: header {exc}") from None
+        if any(not 0.0 <= v <= 1.0 for v in parts.values()) or sum(parts.values()) > 1.0 + 1e-9:
+            raise ConfigError(f"trace {name}: header mix {mix!r}: fractions must be between 0 and 1, summing to <= 1")
     return header
 
 
@@ -116,7 +131,7 @@ class TraceWorkload:
             raise ConfigError(f"trace {self.path}: no such file")
         self.header = read_header(self.path)
         self.limit = events
-        self.seed = int(self.header.get("seed", 0))
+        self.seed = self.header.get("seed", 0)
         self._count: int | None = None
 
     @property
@@ -138,6 +153,7 @@ class TraceWorkload:
             ops: list[int] = []
             a: list[int] = []
             b: list[int] = []
+            live: set[int] = set()  # processes spawned or forked, not exited
             for lineno, raw in enumerate(f, 3):
                 line = raw.partition("#")[0].split()
                 if not line:
@@ -145,16 +161,39 @@ class TraceWorkload:
                 if left == 0:
                     break
                 try:
-                    if len(line) != _FIELDS[line[0]]:
+                    kind = line[0]
+                    if len(line) != _FIELDS[kind]:
                         raise ValueError
-                    if line[0] == "u":
-                        ops.append(MUNMAP | (int(line[3]) << OP_SHIFT))
-                    else:
-                        ops.append(_OP[line[0]])
-                    a.append(int(line[1]))
-                    b.append(int(line[2]) if len(line) > 2 else 0)
+                    nums = [int(x) for x in line[1:]]
+                    if min(nums) < 0:
+                        raise ValueError
                 except (ValueError, KeyError):
-                    raise ConfigError(f"trace {self.path}:{lineno}: bad event {raw.strip()!r}") from None
+                    raise ConfigError(
+                        f"trace {self.path}:{lineno}: bad event {raw.strip()!r}"
+                        " (expected a letter r/w/f/x/n/u and integers >= 0)"
+                    ) from None
+                pid = nums[0]
+                if kind == "n":
+                    if pid in live:
+                        raise ConfigError(f"trace {self.path}:{lineno}: process {pid} spawned while it exists")
+                    live.add(pid)
+                elif pid not in live:
+                    raise ConfigError(
+                        f"trace {self.path}:{lineno}: event {raw.strip()!r} for process {pid},"
+                        " which was never spawned or has exited"
+                    )
+                elif kind == "f":
+                    if nums[1] in live:
+                        raise ConfigError(f"trace {self.path}:{lineno}: fork to process {nums[1]}, which exists")
+                    live.add(nums[1])
+                elif kind == "x":
+                    live.discard(pid)
+                if kind == "u":
+                    ops.append(MUNMAP | (nums[2] << OP_SHIFT))
+                else:
+                    ops.append(_OP[kind])
+                a.append(pid)
+                b.append(nums[1] if len(nums) > 1 else 0)
                 left -= 1
                 if len(ops) >= size:
                     yield ops, a, b

@@ -18,6 +18,14 @@ Every workload is deterministic by ``seed`` (numpy ``PCG64``). Page *contents*
 are not part of the stream: the mm model asks a :class:`ContentMix` for the
 bytes of (page, version) when it swaps a page out, so memory stays bounded
 however long the run. :mod:`swapops.trace` records and replays streams.
+
+Limits (checked when a workload is built, :class:`ConfigError` otherwise):
+``zipf`` and ``fork`` keep a popularity table and a permutation of all their
+pages (16 bytes a page), so they take at most :data:`MAX_TABLE_PAGES` pages
+(2**23, 32 GiB of simulated memory; under 200 MiB of simulator memory); the other
+workloads need no per-page state and take any page count. Processes are at
+most :data:`MAX_PROCESSES`. Workload parameters must be numbers in their range
+(whole numbers where the default is one).
 """
 
 from __future__ import annotations
@@ -44,6 +52,8 @@ _M64 = (1 << 64) - 1
 DEFAULT_MIX = {"zero": 0.15, "random": 0.10}
 _TAG = 16  # bytes naming (page, version) at the start of each non-zero page
 _BODY = PAGE_SIZE - _TAG
+MAX_TABLE_PAGES = 1 << 23  # zipf/fork: pages they keep a table for (16 bytes each)
+MAX_PROCESSES = 1 << 20
 
 
 # --------------------------------------------------------------------------- content
@@ -182,6 +192,9 @@ class Workload:
     NAME: ClassVar[str] = ""
     SUMMARY: ClassVar[str] = ""
     PARAMS: ClassVar[Mapping[str, Any]] = {}  # extra parameters and their defaults
+    # Parameter ranges: name -> (low, high, low inclusive, high inclusive); None: unbounded.
+    RANGES: ClassVar[Mapping[str, tuple[float | None, float | None, bool, bool]]] = {}
+    MAX_PAGES: ClassVar[int | None] = None  # pages it can keep per-page state for
 
     def __init__(
         self,
@@ -197,14 +210,25 @@ class Workload:
             raise ConfigError(f"workload {self.NAME}: events must be positive, not {events}")
         if processes <= 0:
             raise ConfigError(f"workload {self.NAME}: processes must be positive, not {processes}")
+        if processes > MAX_PROCESSES:
+            raise ConfigError(f"workload {self.NAME}: {processes} processes is too many (at most {MAX_PROCESSES})")
         if pages < processes:
-            raise ConfigError(f"workload {self.NAME}: {pages} pages for {processes} processes is too few")
+            raise ConfigError(
+                f"workload {self.NAME}: {pages} pages for {processes} processes is too few (at least one page"
+                " per process; without an explicit page count it follows the RAM size: is RAM too small?)"
+            )
+        if self.MAX_PAGES is not None and pages > self.MAX_PAGES:
+            raise ConfigError(
+                f"workload {self.NAME}: {pages} pages is too many (at most {self.MAX_PAGES}: it keeps a "
+                f"table of every page; uniform, seqscan, phase and usemem take any count)"
+            )
         if not 0.0 <= write_fraction <= 1.0:
             raise ConfigError(f"workload {self.NAME}: write_fraction must be between 0 and 1")
         unknown = sorted(set(params) - set(self.PARAMS))
         if unknown:
             known = ", ".join(sorted(self.PARAMS)) or "none"
             raise ConfigError(f"workload {self.NAME}: unknown parameter {unknown[0]!r} (parameters: {known})")
+        params = {key: self._param(key, value) for key, value in params.items()}
         self.events = int(events)
         self.pages = int(pages)
         self.processes = int(processes)
@@ -212,6 +236,34 @@ class Workload:
         self.seed = int(seed)
         self.params: dict[str, Any] = {**self.PARAMS, **params}
         self.per_process = self.pages // self.processes
+
+    def _param(self, key: str, value: Any) -> int | float:
+        """``value`` as a number of the default's kind, in the parameter's range."""
+        what = f"workload {self.NAME}: {key}={value!r}"
+        if isinstance(value, str):
+            for conv in (int, float):
+                try:
+                    value = conv(value.strip())
+                    break
+                except ValueError:
+                    continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ConfigError(f"{what} is not a number")
+        number: int | float = value
+        if isinstance(self.PARAMS[key], int):
+            if number != int(number):
+                raise ConfigError(f"{what} must be a whole number")
+            number = int(number)
+        else:
+            number = float(number)
+        low, high, low_in, high_in = self.RANGES.get(key, (None, None, True, True))
+        if (low is not None and (number < low or (number == low and not low_in))) or (
+            high is not None and (number > high or (number == high and not high_in))
+        ):
+            lo = "" if low is None else f"{'>=' if low_in else '>'} {low:g}"
+            hi = "" if high is None else f"{'<=' if high_in else '<'} {high:g}"
+            raise ConfigError(f"{what} out of range (must be {' and '.join(x for x in (lo, hi) if x)})")
+        return number
 
     def describe(self) -> dict[str, Any]:
         """JSON-able parameters (stored in results and trace headers)."""
@@ -281,13 +333,13 @@ class Zipf(Workload):
     NAME = "zipf"
     SUMMARY = "hot/cold: page popularity follows a bounded Zipf law (alpha), hot pages scattered"
     PARAMS = {"alpha": 0.9}
+    RANGES = {"alpha": (0.0, None, False, True)}
+    MAX_PAGES = MAX_TABLE_PAGES
 
     def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
         yield self._spawn(range(1, self.processes + 1))
         span = self._span()
         alpha = float(self.params["alpha"])
-        if not alpha > 0:
-            raise ConfigError(f"workload zipf: alpha must be positive, not {alpha}")
         cdf = _zipf_cdf(span, alpha)
         perm = rng.permutation(span)
         while True:
@@ -314,6 +366,11 @@ class PhaseChange(Workload):
     NAME = "phase"
     SUMMARY = "the hot set (hot_fraction of the pages) moves to a new region every phase"
     PARAMS = {"phases": 4, "hot_fraction": 0.35, "hot_share": 0.9}
+    RANGES = {
+        "phases": (1, None, True, True),
+        "hot_fraction": (0.0, 1.0, False, True),
+        "hot_share": (0.0, 1.0, True, True),
+    }
 
     def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
         yield self._spawn(range(1, self.processes + 1))
@@ -321,8 +378,6 @@ class PhaseChange(Workload):
         phases = int(self.params["phases"])
         hot = max(1, int(span * float(self.params["hot_fraction"])))
         share = float(self.params["hot_share"])
-        if phases < 1 or not 0.0 <= share <= 1.0:
-            raise ConfigError("workload phase: phases must be >= 1 and hot_share between 0 and 1")
         phase_len = max(1, math.ceil(self.events / phases))
         done = 0
         while True:
@@ -340,6 +395,22 @@ class ForkHeavy(Workload):
     NAME = "fork"
     SUMMARY = "parents fork children that touch (COW) part of the inherited memory and exit"
     PARAMS = {"fork_every": 2000, "child_events": 400, "child_write_fraction": 0.5, "children": 1}
+    RANGES = {
+        "fork_every": (1, MAX_TABLE_PAGES, True, True),
+        "child_events": (0, MAX_TABLE_PAGES, True, True),
+        "child_write_fraction": (0.0, 1.0, True, True),
+        "children": (1, 1 << 12, True, True),
+    }
+    MAX_PAGES = MAX_TABLE_PAGES
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        chunk = self.params["fork_every"] + self.params["children"] * (self.params["child_events"] + 2)
+        if chunk > MAX_TABLE_PAGES:
+            raise ConfigError(
+                f"workload fork: fork_every + children x (child_events + 2) = {chunk} events per fork round"
+                f" is too many (at most {MAX_TABLE_PAGES})"
+            )
 
     def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
         parents = self.processes
@@ -350,8 +421,6 @@ class ForkHeavy(Workload):
         child_events = int(self.params["child_events"])
         child_wf = float(self.params["child_write_fraction"])
         children = int(self.params["children"])
-        if every < 1 or child_events < 0 or children < 1:
-            raise ConfigError("workload fork: fork_every and children must be >= 1, child_events >= 0")
         cdf = _zipf_cdf(span, 0.9)
         perm = rng.permutation(span)
         next_child = parents + 1
@@ -383,13 +452,12 @@ class UseMem(Workload):
     NAME = "usemem"
     SUMMARY = "usemem-like: processes fill their memory, read it back (passes), munmap it and exit; no randomness"
     PARAMS = {"passes": 1}
+    RANGES = {"passes": (1, None, True, True)}  # read-back passes after the fill
 
     def _generate(self, rng: np.random.Generator, size: int) -> Iterator[Chunk]:
         procs = self.processes
         per = self.per_process
         passes = int(self.params["passes"])
-        if passes < 0:
-            raise ConfigError("workload usemem: passes must be >= 0")
         first = 1
         while True:
             pids = list(range(first, first + procs))
@@ -442,4 +510,5 @@ def make_workload(
 __all__ = [
     "READ", "WRITE", "FORK", "EXIT", "MUNMAP", "SPAWN", "OP_MASK", "OP_SHIFT", "Chunk",
     "ContentMix", "Workload", "WORKLOADS", "DEFAULT_WORKLOAD", "make_workload", "parse_mix",
+    "MAX_TABLE_PAGES", "MAX_PROCESSES",
 ]
