@@ -179,12 +179,21 @@ def test_bad_scenarios_are_one_line(tmp_path: pathlib.Path) -> None:
         "noswap.toml": "seed = 1\n",
         "badtoml.toml": "seed = = 1\n",
         "badarea.toml": '[[swapon]]\nstack = "swapfile"\n[[swapoff]]\narea = 3\n',
+        "priority.toml": '[[swapon]]\nstack = "swapfile"\npriority = "high"\n',
+        "events.toml": '[[swapon]]\nstack = "swapfile"\n[workload]\nevents = "many"\n',
+        "seed.toml": 'seed = "a"\n[[swapon]]\nstack = "swapfile"\n',
+        "ram.toml": 'ram = "lots"\n[[swapon]]\nstack = "swapfile"\n',
+        "verify.toml": 'verify = "yes"\n[[swapon]]\nstack = "swapfile"\n',
+        "wf.toml": '[[swapon]]\nstack = "swapfile"\n[workload]\nwrite_fraction = 2\n',
+        "mix.toml": '[[swapon]]\nstack = "swapfile"\n[workload]\nmix = { zero = "lots" }\n',
+        "params.toml": '[[swapon]]\nstack = "swapfile"\n[workload]\nparams = 3\n',
     }
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         res = invoke("run", str(tmp_path / name))
-        assert res.exit_code == 2, name
-        assert res.stderr.count("\n") == 1 and res.stderr.startswith("swapops: error: scenario"), res.stderr
+        assert res.exit_code == 2, (name, res.stderr)
+        assert res.stderr.count("\n") == 1, res.stderr
+        assert res.stderr.startswith(("swapops: error: scenario", "swapops: error: content mix")), res.stderr
 
 
 # --------------------------------------------------------------------------- compare
@@ -342,7 +351,9 @@ def test_format_and_inspect(tmp_path: pathlib.Path) -> None:
     assert "size = 1020 KiB (1044480 bytes)" in res.stdout
     assert f"LABEL=testswap, UUID={uid}" in res.stdout
     data = json.loads(invoke("inspect", str(img), "--json").stdout)
-    assert data["LABEL"] == "testswap" and data["UUID"] == uid and data["Last page"] == 255
+    assert data["label"] == "testswap" and data["uuid"] == uid and data["last_page"] == 255
+    assert all(k == k.lower() and " " not in k for k in data), sorted(data)  # snake_case keys
+    assert {"page_size", "usable_pages", "bad_page_list", "byte_order"} <= set(data)
     table = invoke("inspect", str(img))
     assert table.exit_code == 0 and "testswap" in table.stdout
     long = invoke("format", str(img), "--size", "1M", "--label", "a-label-longer-than-16")
@@ -374,6 +385,7 @@ def test_format_and_inspect(tmp_path: pathlib.Path) -> None:
         (["format", "/nonexistent-swapops-test/dir/swap.img", "--size", "1M"], "/nonexistent-swapops-test/dir"),
         (["format", "/nonexistent-file.img"], "no such file"),
         (["nosuchcommand"], "No such command"),
+        (["run", "swapfile", "--jobs", "2"], "--jobs"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(args: list[str], needle: str) -> None:
@@ -396,3 +408,41 @@ def test_inspect_of_a_file_that_is_not_swap(tmp_path: pathlib.Path) -> None:
     junk.write_bytes(bytes(65536))
     res = invoke("inspect", str(junk))
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "junk.img" in res.stderr
+
+
+def test_scenario_workload_parameter_mistake_is_exit_2(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "alpha.toml"
+    path.write_text('[[swapon]]\nstack = "swapfile"\n[workload]\nname = "zipf"\nevents = 100\n'
+                    'params = { alpha = "abc" }\n')
+    res = invoke("run", str(path), "-q")
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "alpha" in res.stderr and "internal error" not in res.stderr
+
+
+def test_format_over_another_signature_names_the_option(tmp_path: pathlib.Path) -> None:
+    img = tmp_path / "ext.img"
+    data = bytearray(1 << 20)
+    data[1080:1082] = b"\x53\xef"  # the ext2/3/4 superblock magic
+    img.write_bytes(bytes(data))
+    res = invoke("format", str(img))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "--force" in res.stderr and "force=True" not in res.stderr
+    assert invoke("format", str(img), "--force").exit_code == 0
+
+
+def test_out_of_memory_is_a_user_mistake(monkeypatch: pytest.MonkeyPatch) -> None:
+    def too_big(*_a: object, **_k: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr("swapops.runner.run", too_big)
+    res = invoke("run", "swapfile", "--ram", "100T", "-q")
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "out of memory" in res.stderr and "--ram" in res.stderr
+
+
+def test_json_key() -> None:
+    from swapops.cli import json_key
+
+    assert json_key("Page size") == "page_size"
+    assert json_key("UUID") == "uuid"
+    assert json_key("Bad page list") == "bad_page_list"

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, runner
-from .errors import SwapOpsError
+from .errors import SignatureExistsError, SwapOpsError
 from .header import SwapHeaderWarning, describe, format_swapfile, read_header
 from .mm import DataMismatchError
 from .sizes import parse_size
@@ -68,6 +68,9 @@ class _Main(click.Group):
         except KeyboardInterrupt:
             click.echo(f"{PROG}: interrupted", err=True)
             sys.exit(130)
+        except MemoryError:
+            _fail("out of memory: this machine cannot hold the simulation; "
+                  "use a smaller --ram, --swap, --pages or --events")
         except Exception as exc:  # a bug: still one line, the traceback on request
             if os.environ.get("SWAPOPS_DEBUG"):
                 raise
@@ -165,8 +168,6 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--json", "as_json", is_flag=True, help="print the result as JSON"),
         click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write plots to FILE.png"),
         click.option("-q", "--quiet", is_flag=True, help="no progress bar"),
-        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-                     help="compare: runs at once, each in its own process  [default: 2]"),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -274,6 +275,8 @@ def _tables() -> Any:
 @main.command()
 @click.argument("stacks", nargs=-1, metavar="[STACK ...]")
 @workload_options
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="runs at once, each in its own process  [default: 2]")
 def compare(stacks: tuple[str, ...], **o: Any) -> None:
     """Run one workload over several stacks and print one table.
 
@@ -406,7 +409,10 @@ def format_cmd(file: str, size: str | None, label: str, uuid: str | None, pagesi
         _fail(f"{file}: no such file; give --size to create it")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SwapHeaderWarning)
-        header = format_swapfile(file, size=size, page_size=pagesize, label=label, uuid=uuid, force=force)
+        try:
+            header = format_swapfile(file, size=size, page_size=pagesize, label=label, uuid=uuid, force=force)
+        except SignatureExistsError as exc:  # the library says force=True; the command line --force
+            _fail(str(exc).replace("force=True", "--force"))
     for w in caught:
         click.echo(f"{PROG}: warning: {w.message}", err=True)
     nbytes = header.last_page * header.page_size
@@ -422,7 +428,7 @@ def inspect(file: str, as_json: bool) -> None:
     """Show the swap header of FILE."""
     fields = describe(read_header(file))
     if as_json:
-        _print_json({"file": file, **fields})
+        _print_json({"file": file, **{json_key(k): v for k, v in fields.items()}})
         return
     table = Table(title=file, show_header=False)
     table.add_column("field", style="bold")
@@ -432,6 +438,11 @@ def inspect(file: str, as_json: bool) -> None:
             value = ", ".join(map(str, value)) or "-"
         table.add_row(key, str(value))
     _console().print(table)
+
+def json_key(label: str) -> str:
+    """A display label as a snake_case JSON key: "Page size" -> "page_size", "UUID" -> "uuid"."""
+    return "_".join("".join(c if c.isalnum() else " " for c in label).lower().split())
+
 
 def _add_sweep_commands() -> None:
     """``swapops sweep`` and ``swapops plot`` live in :mod:`swapops.sweep_cli`."""

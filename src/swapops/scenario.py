@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ConfigError
 from .metrics import TOTAL_KEYS
 from .runner import DEFAULT_RAM, DEFAULT_SWAP, Progress, Run, build_workload
+from .sizes import parse_size
 from .trace import TraceWorkload
 from .workloads import DEFAULT_WORKLOAD, Workload, parse_mix
 
@@ -61,6 +62,63 @@ def _check_keys(where: str, table: Any, allowed: set[str]) -> dict[str, Any]:
     return dict(table)
 
 
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _size(value: Any) -> bool:
+    if _int(value):
+        return bool(value >= 0)
+    if isinstance(value, str):
+        try:
+            parse_size(value)
+        except ConfigError:
+            return False
+        return True
+    return False
+
+
+#: Types of the scalar keys: a check and what the error says is expected.
+_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_int, "an integer"),
+    "ram": (_size, 'a size such as "16M" or a number of bytes'),
+    "page_cluster": (lambda v: _int(v) and 0 <= v <= 10, "an integer from 0 to 10"),
+    "verify": (lambda v: isinstance(v, bool), "true or false"),
+    "event_ns": (lambda v: _int(v) and v > 0, "a positive integer (simulated ns per event)"),
+    "points": (lambda v: _int(v) and v > 0, "a positive integer"),
+    "memory": (lambda v: v in ("rss", "tracemalloc"), '"rss" or "tracemalloc"'),
+    "stack": (lambda v: isinstance(v, str), "a stack string"),
+    "size": (_size, 'a size such as "40M" or a number of bytes'),
+    "priority": (lambda v: _int(v) and -1 <= v <= 32767, "an integer from -1 to 32767"),
+    "options": (lambda v: isinstance(v, Mapping), "a table of module options"),
+    "name": (lambda v: isinstance(v, str), "a workload name"),
+    "trace": (lambda v: isinstance(v, str), "a trace file path"),
+    "events": (lambda v: _int(v) and v > 0, "a positive integer"),
+    "pages": (lambda v: _int(v) and v > 0, "a positive integer"),
+    "processes": (lambda v: _int(v) and v > 0, "a positive integer"),
+    "write_fraction": (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0,
+        "a number from 0 to 1",
+    ),
+    "mix": (lambda v: isinstance(v, (Mapping, str)), 'a table such as { zero = 0.2, random = 0.1 }'),
+    "params": (lambda v: isinstance(v, Mapping), "a table such as { alpha = 0.9 }"),
+    "area": (_int, "an index of the swapon list"),
+    "layer": (lambda v: isinstance(v, str), "a module name"),
+    "totals": (
+        lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+        "a list of metric names",
+    ),
+    "plot": (lambda v: isinstance(v, str), "a .png file name"),
+}
+
+
+def _check_types(where: str, table: Mapping[str, Any]) -> None:
+    for key, value in table.items():
+        check = _TYPES.get(key)
+        if check is not None and not check[0](value):
+            raise ConfigError(f"scenario: {key} = {value!r} in {where}: expected {check[1]}")
+
+
 def load_scenario(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a scenario file; return it as a dict with ``base`` (its directory)."""
     name = os.fspath(path)
@@ -79,17 +137,22 @@ def load_scenario(path: str | os.PathLike[str]) -> dict[str, Any]:
 def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
     """Validate a scenario given as a mapping (the parsed TOML)."""
     scn = _check_keys("the scenario", data, TOP_KEYS)
+    _check_types("the scenario", {k: v for k, v in scn.items() if k in _TYPES})
     swapons = scn.get("swapon", [])
     if not isinstance(swapons, list) or not swapons:
         raise ConfigError("scenario: at least one [[swapon]] step is needed (stack = \"...\")")
     steps = []
     for i, step in enumerate(swapons):
         step = _check_keys(f"[[swapon]] #{i}", step, SWAPON_KEYS)
+        _check_types(f"[[swapon]] #{i}", step)
         if not isinstance(step.get("stack"), str):
             raise ConfigError(f"scenario: [[swapon]] #{i} needs stack = \"...\"")
         steps.append(step)
     scn["swapon"] = steps
     wl = _check_keys("[workload]", scn.get("workload", {}), WORKLOAD_KEYS)
+    _check_types("[workload]", wl)
+    if "mix" in wl:
+        parse_mix(wl["mix"])  # a bad mix is refused before the run
     if "trace" in wl and "name" in wl:
         raise ConfigError("scenario: [workload] takes either name or trace, not both")
     if "trace" in wl:
@@ -101,6 +164,7 @@ def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
     checked = []
     for i, step in enumerate(offs):
         step = _check_keys(f"[[swapoff]] #{i}", step, SWAPOFF_KEYS)
+        _check_types(f"[[swapoff]] #{i}", step)
         area = step.get("area", 0)
         if not isinstance(area, int) or not 0 <= area < len(steps):
             raise ConfigError(f"scenario: [[swapoff]] #{i}: area must be an index of the swapon list (0..{len(steps) - 1})")
@@ -108,6 +172,7 @@ def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
         checked.append(step)
     scn["swapoff"] = checked
     report = _check_keys("[report]", scn.get("report", {}), REPORT_KEYS)
+    _check_types("[report]", report)
     for key in report.get("totals", []):
         if key not in TOTAL_KEYS and key not in EXTRA_TOTALS:
             raise ConfigError(f"scenario: [report] totals: unknown metric {key!r}")
