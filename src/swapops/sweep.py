@@ -22,11 +22,14 @@ A sweep file (TOML) names stacks, workloads, parameter grids and seeds::
 A grid parameter that :func:`swapops.runner.run` accepts (``ram``, ``events``,
 ``swap``, ``pages``, ...) is passed to it; every parameter also fills
 ``{name}`` placeholders in the stack strings. Each point is reproducible from
-its row: the row stores the full configuration (``config``) and its hash
-(``point_id``). Executors: ``serial`` (in process), ``process`` (a local
+its row: the row stores the full configuration (``config``), its hash
+(``point_id``) and the stack template it came from (``design``: one line per
+design in ``swapops plot``). Unknown keys, parameters used nowhere, ``seed``
+outside ``seeds`` and unknown ``totals.*``/``mm.*`` metrics are refused
+(``docs/sweep.md`` is the reference and a worked sweep). Executors: ``serial`` (in process), ``process`` (a local
 process pool, the default) and ``dask`` (``swapops[dask]``: a running scheduler
 address, or a LocalCluster). Results go to ``.jsonl``, ``.csv`` or
-``.parquet`` (pyarrow); a journal beside the output makes an interrupted sweep
+``.parquet`` (``swapops[parquet]``); a journal beside the output makes an interrupted sweep
 resume without redoing finished points. A failing point is recorded with its
 error and the sweep goes on.
 """
@@ -34,15 +37,18 @@ error and the sweep goes on.
 from __future__ import annotations
 
 import csv
+import difflib
+import functools
 import hashlib
 import inspect
 import itertools
 import json
 import os
 import pathlib
+import string
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError
@@ -70,37 +76,117 @@ def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
     return check_spec(spec)
 
 
+SPEC_KEYS = ("name", "description", "stacks", "workloads", "workload", "seeds", "metrics", "base",
+             "grid", "points")
+
+
+def _refuse_unknown(where: str, keys: Iterable[str], allowed: Iterable[str]) -> None:
+    allowed = sorted(set(allowed))
+    for key in keys:
+        if key not in allowed:
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            also = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(
+                f"sweep: unknown key {key!r} in {where}{also} (keys: {', '.join(allowed)})"
+            )
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{name}`` placeholders of a stack template."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ConfigError(f"sweep: stack {template!r}: {exc}") from None
+    return {f.split(".")[0].split("[")[0] for f in fields if f}
+
+
 def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a ``[sweep]`` table; raise :class:`ConfigError` naming the first mistake.
+
+    Unknown keys, parameters that reach neither :func:`swapops.runner.run`
+    nor a stack placeholder, ``seed`` outside ``seeds`` and unknown
+    ``totals.*``/``mm.*`` metrics are refused: each would give a sweep that
+    runs and measures something else than the file says.
+    """
     spec = dict(spec)
+    _refuse_unknown("[sweep]", spec, SPEC_KEYS)
     stacks = spec.get("stacks")
     if isinstance(stacks, str):
         stacks = [stacks]
     if not stacks or not all(isinstance(s, str) for s in stacks):
         raise ConfigError("sweep: 'stacks' must be a non-empty list of stack strings")
     spec["stacks"] = list(stacks)
-    workloads = spec.get("workloads", spec.get("workload", ["uniform"]))
-    spec["workloads"] = [workloads] if isinstance(workloads, str) else list(workloads)
+    if "workload" in spec and "workloads" in spec:
+        raise ConfigError("sweep: give 'workloads' or 'workload', not both")
+    workloads = spec.pop("workload", spec.get("workloads", ["uniform"]))
+    workloads = [workloads] if isinstance(workloads, str) else workloads
+    if not isinstance(workloads, list) or not workloads or not all(
+        isinstance(w, str) for w in workloads
+    ):
+        raise ConfigError("sweep: 'workloads' must be a non-empty list of workload names")
+    spec["workloads"] = list(workloads)
     seeds = spec.get("seeds", [0])
-    if isinstance(seeds, int):
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ConfigError("sweep: 'seeds' as a count must be at least 1")
         seeds = list(range(seeds))
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+    ):
         raise ConfigError("sweep: 'seeds' must be a list of integers (or a count)")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("sweep: 'seeds' lists a seed twice")
     spec["seeds"] = list(seeds)
     for key in ("base", "grid"):
         if not isinstance(spec.get(key, {}), dict):
-            raise ConfigError(f"sweep: [{key}] must be a table")
+            raise ConfigError(f"sweep: [sweep.{key}] must be a table")
     for name, values in spec.get("grid", {}).items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep: grid parameter {name!r} must be a non-empty list")
     points = spec.get("points", [])
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
-        raise ConfigError("sweep: [[points]] must be a list of tables")
+        raise ConfigError("sweep: [[sweep.points]] must be a list of tables")
+    used = set(_run_parameters()).union(*(placeholders(t) for t in spec["stacks"]))
+    wheres = [("[sweep.base]", spec.get("base", {})), ("[sweep.grid]", spec.get("grid", {}))]
+    wheres += [(f"[[sweep.points]] #{i}", p) for i, p in enumerate(points)]
+    for where, table in wheres:
+        if "seed" in table:
+            raise ConfigError(
+                f"sweep: 'seed' in {where}: seeds are given by 'seeds = [...]' in [sweep]"
+            )
+        for name in table:
+            if name not in used:
+                hint = difflib.get_close_matches(name, sorted(used), n=1)
+                also = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ConfigError(
+                    f"sweep: parameter {name!r} in {where} is neither an argument of a run "
+                    f"nor a {{placeholder}} of a stack{also} "
+                    f"(run arguments: {', '.join(sorted(_run_parameters() - {'seed'}))})"
+                )
     metrics = spec.get("metrics")
-    if metrics is not None and not (
-        isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)
-    ):
-        raise ConfigError("sweep: 'metrics' must be a list of dotted names such as 'totals.waf'")
+    if metrics is not None:
+        if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
+            raise ConfigError(
+                "sweep: 'metrics' must be a non-empty list of dotted names such as 'totals.waf'"
+            )
+        known = known_metrics()
+        for name in metrics:
+            if name.startswith(DEFAULT_METRIC_PREFIXES) and name not in known:
+                hint = difflib.get_close_matches(name, sorted(known), n=1)
+                also = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise ConfigError(f"sweep: unknown metric {name!r}{also}")
     return spec
+
+
+@functools.cache
+def known_metrics() -> frozenset[str]:
+    """Every ``totals.*`` and ``mm.*`` name a run reports (from a tiny run)."""
+    from .runner import run
+
+    result = run("swapfile", "uniform", ram="1M", swap="1M", events=64, swapoff=True, verify=False)
+    return frozenset(k for k in flatten(result) if k.startswith(DEFAULT_METRIC_PREFIXES))
 
 
 def expand(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -149,14 +235,15 @@ def point_id(config: Mapping[str, Any]) -> str:
     return hashlib.sha1(canonical.encode()).hexdigest()[:16]
 
 
-def _run_parameters() -> set[str]:
+@functools.cache
+def _run_parameters() -> frozenset[str]:
     from .runner import run
 
-    return {
+    return frozenset({
         name
         for name, p in inspect.signature(run).parameters.items()
         if p.kind == inspect.Parameter.KEYWORD_ONLY and name not in {"progress", "trace_out"}
-    }
+    })
 
 
 # ----------------------------------------------------------------------------- one point
@@ -183,6 +270,7 @@ def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -
     row: dict[str, Any] = {
         "point_id": point_id(config),
         "stack": config["stack"],
+        "design": config.get("stack_template", config["stack"]),
         "workload": config["workload"],
         "seed": config["seed"],
         **{f"param.{k}": v for k, v in sorted(config["params"].items())},
@@ -213,7 +301,7 @@ def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -
 
 def _serial(
     points: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None, **_: Any
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     for config in points:
         yield run_point(config, metrics)
 
@@ -224,17 +312,24 @@ def _process(
     *,
     workers: int | None = None,
     **_: Any,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     import concurrent.futures
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no state inherited from the parent
-    with concurrent.futures.ProcessPoolExecutor(
+    pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=workers or os.cpu_count(), mp_context=context
-    ) as pool:
+    )
+    try:
         futures = [pool.submit(run_point, config, metrics) for config in points]
         for future in concurrent.futures.as_completed(futures):
             yield future.result()
+    except BaseException:
+        # Interrupted (Ctrl-C, or the consumer stopped): queued points are
+        # cancelled, not run; the rows already yielded are in the journal.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def _dask(
@@ -244,7 +339,7 @@ def _dask(
     workers: int | None = None,
     scheduler: str | None = None,
     **_: Any,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -262,17 +357,21 @@ def _dask(
             dashboard_address=None,
         )
         client = Client(cluster)
+    futures = []
     try:
         futures = client.map(run_point, list(points), metrics=metrics, pure=False)
         for future in as_completed(futures):
             yield future.result()
+    except BaseException:
+        client.cancel(futures)  # queued points are not run after an interruption
+        raise
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
 
 
-_EXECUTORS: dict[str, Callable[..., Iterator[dict[str, Any]]]] = {
+_EXECUTORS: dict[str, Callable[..., Generator[dict[str, Any], None, None]]] = {
     "serial": _serial,
     "process": _process,
     "dask": _dask,
@@ -301,7 +400,7 @@ class ResultStore:
                 import pyarrow  # noqa: F401
             except ImportError:
                 raise ConfigError(
-                    "parquet output needs pyarrow: pip install pyarrow (or use .jsonl/.csv)"
+                    "parquet output needs pyarrow: pip install 'swapops[parquet]' (or use .jsonl/.csv)"
                 ) from None
         self.journal = (
             self.out
@@ -313,19 +412,22 @@ class ResultStore:
         rows: dict[str, dict[str, Any]] = {}
         if self.format != "jsonl" and self.out.exists():
             for row in read_results(self.out):
-                rows[row["point_id"]] = row
+                if isinstance(row.get("point_id"), str):
+                    rows[row["point_id"]] = row
         if self.journal.exists():
-            with open(self.journal) as f:
-                for line in f:
-                    line = line.strip()
-                    if not line:
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line cut short by the interruption
+            self._drop_cut_line()
+            for row in _read_jsonl(self.journal):
+                if isinstance(row.get("point_id"), str):
                     rows[row["point_id"]] = row
         return list(rows.values())
+
+    def _drop_cut_line(self) -> None:
+        """Cut a last line left without its newline by an interruption, so the
+        rows appended next start on a line of their own (its point reruns)."""
+        with open(self.journal, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
 
     def append(self, row: Mapping[str, Any]) -> None:
         self.journal.parent.mkdir(parents=True, exist_ok=True)
@@ -374,16 +476,43 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         raise ConfigError(f"results file {os.fspath(path)!r} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return _read_jsonl(path)
     if suffix == ".csv":
         with open(path, newline="") as f:
             return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return list(pq.read_table(path).to_pylist())
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError(
+                "reading parquet needs pyarrow: pip install 'swapops[parquet]'"
+            ) from None
+        try:
+            return list(pq.read_table(path).to_pylist())
+        except Exception as exc:  # pyarrow.ArrowInvalid and friends: a damaged file
+            raise ConfigError(f"results file {os.fspath(path)}: not a readable Parquet file: {exc}") from None
     raise ConfigError(f"results file {os.fspath(path)}: use .jsonl, .csv or .parquet")
+
+
+def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines file. A last line cut short (an interrupted sweep)
+    is skipped, as the journal loader does; a damaged line before it is refused."""
+    with open(path) as f:
+        lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+    rows = []
+    for i, (n, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if i == len(lines) - 1 and not line.endswith("\n"):
+                break  # cut short by an interruption: the sweep reruns that point
+            raise ConfigError(
+                f"results file {os.fspath(path)}, line {n}: not valid JSON ({exc.msg})"
+            ) from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"results file {os.fspath(path)}, line {n}: not a JSON object")
+        rows.append(row)
+    return rows
 
 
 def _number(text: str) -> Any:
@@ -432,18 +561,29 @@ def run_sweep(
     if progress:
         progress(finished, total)
     rows = dict(done)
-    for row in _EXECUTORS[executor](
-        todo, spec.get("metrics"), workers=workers, scheduler=scheduler
-    ):
-        store.append(row)
-        rows[row["point_id"]] = row
-        finished += 1
-        if progress:
-            progress(finished, total)
+    results = _EXECUTORS[executor](todo, spec.get("metrics"), workers=workers, scheduler=scheduler)
+    try:
+        for row in results:
+            store.append(row)
+            rows[row["point_id"]] = row
+            finished += 1
+            if progress:
+                progress(finished, total)
+    finally:
+        results.close()  # an interruption here cancels the points still queued
     ordered = [rows[point_id(p)] for p in points if point_id(p) in rows]
     if len(ordered) == total:
         store.finish(ordered)
     return ordered
+
+
+def empty_metrics(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None) -> list[str]:
+    """Asked-for metrics with no value in any successful row (e.g. a layer's
+    counter on stacks without that layer, or ``areas.9.*`` of a one-area run)."""
+    ok = [row for row in rows if not row.get("error")]
+    if not ok or not metrics:
+        return []
+    return [name for name in metrics if all(row.get(name) is None for row in ok)]
 
 
 def metric_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
