@@ -190,7 +190,12 @@ def known_metrics() -> frozenset[str]:
 
 
 def expand(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every point of the sweep, as a configuration dict, in a stable order."""
+    """Every point of the sweep, as a configuration dict, in a stable order.
+
+    A point whose run is the same as an earlier one's (same stack, workload,
+    seed and run arguments: a parameter only other stacks' placeholders use)
+    is listed once, with the earlier point's parameters.
+    """
     base = dict(spec.get("base", {}))
     grid: Mapping[str, list[Any]] = spec.get("grid", {})
     names = sorted(grid)
@@ -203,6 +208,7 @@ def expand(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         params_list = [{}]
     run_args = _run_parameters()
     configs = []
+    seen: set[str] = set()
     for params in params_list:
         merged = {**base, **params}
         for template in spec["stacks"]:
@@ -215,6 +221,16 @@ def expand(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
             for workload in spec["workloads"]:
                 for seed in spec["seeds"]:
                     args = {k: v for k, v in merged.items() if k in run_args}
+                    config = {
+                        "stack": stack,
+                        "workload": workload,
+                        "seed": seed,
+                        "run": args,
+                    }
+                    pid = point_id(config)
+                    if pid in seen:
+                        continue  # the same run again (a parameter its stack does not use)
+                    seen.add(pid)
                     configs.append(
                         {
                             "stack": stack,
@@ -250,14 +266,20 @@ def _run_parameters() -> frozenset[str]:
 
 
 def flatten(result: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Scalar leaves of a run result as ``{"totals.waf": 1.2, ...}``; lists are skipped."""
+    """Scalar leaves of a run result as ``{"totals.waf": 1.2, ...}``.
+
+    A list of tables is indexed (``areas.0.layers.1.stats.cleaning_copies``,
+    ``swapoff.0.pte_visits``); other lists (time series) are skipped.
+    """
     flat: dict[str, Any] = {}
     for key, value in result.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, name + "."))
         elif isinstance(value, (list, tuple)):
-            continue
+            if value and all(isinstance(v, Mapping) for v in value):
+                for i, item in enumerate(value):
+                    flat.update(flatten(item, f"{name}.{i}."))
         else:
             flat[name] = value
     return flat
