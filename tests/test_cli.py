@@ -446,3 +446,10 @@ def test_json_key() -> None:
     assert json_key("Page size") == "page_size"
     assert json_key("UUID") == "uuid"
     assert json_key("Bad page list") == "bad_page_list"
+
+
+def test_run_table_title_keeps_a_long_stack_name_whole() -> None:
+    stack = "swapfile:device=flash,op=0.07,pages_per_block=64"
+    res = invoke("run", stack, "-w", "uniform", *SMALL)
+    assert res.exit_code == 0, res.stderr
+    assert stack in res.stdout  # not broken over lines by the table's width

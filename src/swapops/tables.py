@@ -86,8 +86,9 @@ def compare_table(results: Sequence[dict[str, Any]], title: str = "") -> Table:
 
 def run_table(result: dict[str, Any], keys: Sequence[str] | None = None) -> Table:
     """The figures of one run (``keys``: only these totals, by name)."""
-    table = Table(title=f"{result['stack']} — {result['events']:,} events of {result['workload'].get('name')}",
-                  header_style="bold")
+    title = f"{result['stack']} — {result['events']:,} events of {result['workload'].get('name')}"
+    # As wide as the title (within the console): a stack name is not broken mid-word.
+    table = Table(title=title, header_style="bold", min_width=len(title))
     table.add_column("metric", no_wrap=True)
     table.add_column("value", justify="right")
     if keys:
