@@ -401,10 +401,22 @@ class MM:
             c["ra_pages"] += 1
 
     def _swap_full(self) -> bool:
-        """``vm_swap_full()``: more than half of all swap slots are in use,
-        from the active areas' top devices (``size``/``used``, as ``/proc/swaps``)."""
+        """``vm_swap_full()``: more than half of the swap space is in use.
+
+        Counted on each stack's bottom device, the space that really holds
+        pages (``size``/``used``): under vswap the top is an unbounded
+        virtual space that is never half full, and mainline's check is about
+        the swap device. The same rule for every design keeps the columns of
+        a comparison comparable (a modeling choice: the vswap series' own
+        accounting of ``total_swap_pages`` is not modeled). A bottom with no
+        fixed size (vswap alone) never counts as full.
+        """
         total = used = 0
         for dev in self.system.devices:
+            while dev.lower is not None:
+                dev = dev.lower
+            if dev.KIND == "virtual":
+                continue
             total += dev.size
             used += dev.used
         return (total - used) * 2 < total
