@@ -28,8 +28,8 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   swap cache, clean, so a later reclaim costs no write; a store to it drops
   the swap copy (or copies the page if another PTE still shares it: COW).
 * **swap full** (``vm_swap_full()``: more than half of the swap slots in
-  use, ``nr_swap_pages * 2 < total_swap_pages``, summed over the active
-  areas' top devices): the swap copy of a page is given up so its slot can be
+  use, ``nr_swap_pages * 2 < total_swap_pages``, summed over each active
+  stack's bottom device, the space that holds pages): the swap copy of a page is given up so its slot can be
   reused, as ``folio_free_swap`` does, (a) after a swap-in fault, as
   ``do_swap_page`` does when ``should_try_to_free_swap`` holds, and (b) when
   reclaim activates a page still in the swap cache (``shrink_folio_list``'s
