@@ -39,5 +39,5 @@ def test_stacks(stack: str) -> None:
     assert result["mismatches"] == 0 and result["used_after_free"] == 0
 
 
-def test_command_line_exit_status(tmp_path: pathlib.Path) -> None:
+def test_command_line_exit_status() -> None:
     assert roundtrip.main(["--count", "200", "--size", "16M"]) == 0

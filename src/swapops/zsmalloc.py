@@ -356,15 +356,7 @@ class ZsPool:
             n = inuse[zid] + 1
             inuse[zid] = n
             if n == c.opz:  # full now (group 11, unlisted): the next candidate
-                mask = c.mask
-                if mask:
-                    g = mask.bit_length() - 1
-                    grp = c.groups[g]
-                    c.cur = grp.popitem()[0]
-                    if not grp:
-                        c.mask = mask ^ (1 << g)
-                else:
-                    c.cur = -1
+                c.detach()
         else:
             # alloc_zspage: every zspage of the class is full (or none exists).
             free_z = self._free_zspages
@@ -433,15 +425,7 @@ class ZsPool:
             c.zspages -= 1
             self.pages -= c.ppz
             self._free_zspages.append(zid)
-            mask = c.mask
-            if mask:
-                g = mask.bit_length() - 1
-                grp = c.groups[g]
-                c.cur = grp.popitem()[0]
-                if not grp:
-                    c.mask = mask ^ (1 << g)
-            else:
-                c.cur = -1
+            c.detach()
             return
         # fix_fullness_group for a listed (or full) zspage that is not cur.
         fg = c.fg
