@@ -211,13 +211,17 @@ def test_zswap_writeback_into_a_failing_device_keeps_the_entries(system: swapops
     fdev = faulty_of(top)
     fdev.set_probability("write", 1.0)
     entries = {}
-    for i in range(40):
-        folio = random_page(100 + i)
+    for i in range(200):
+        # compressible (random pages are rejected to the device below, and fail there)
+        folio = Folio(random_page(100 + i).data[:2048] + bytes(2048))
         with contextlib.suppress(DeviceIOError, OutOfSwapSpaceError):
             entries[system.swap_out(folio)] = folio
+        system.run_work()  # the queued shrink worker tries to write back
     assert entries
+    for _ in range(len(entries) // 16 + 2):  # past every second chance
+        top.shrink_worker()
     stats = top.stats()
-    assert stats["writeback_failures"] > 0
+    assert stats["reject_reclaim_fail"] > 0
     assert fdev.failures["write"] > 0
     fdev.clear()
     for entry, folio in entries.items():

@@ -21,7 +21,7 @@ SPEC = {
     "seeds": [1, 2, 3, 4],
     "base": {"ram": "2M", "swap": "16M", "events": 1500, "swapoff": False},
     "grid": {"op": [0.07, 0.15, 0.28, 0.5, 1.0]},
-    "metrics": ["totals.waf", "totals.nand_writes", "totals.pswpout", "totals.device_writes"],
+    "metrics": ["totals.waf", "totals.nand_writes", "totals.pswpout", "totals.swap_entries_allocated"],
 }
 
 
@@ -146,7 +146,7 @@ TINY = {
         ({"base": {"seed": 3}}, "'seed' in [sweep.base]"),
         ({"grid": {"op": [0.1], "seed": [1, 2]}}, "'seed' in [sweep.grid]"),
         ({"metrics": ["totals.nosuch"]}, "unknown metric 'totals.nosuch'"),
-        ({"metrics": ["mm.pgscn"]}, "did you mean 'mm.pgscan'?"),
+        ({"metrics": ["mm.pgscan_anno"]}, "did you mean 'mm.pgscan_anon'?"),
         ({"metrics": []}, "non-empty list"),
         ({"seeds": [1, 1]}, "twice"),
         ({"seeds": 0}, "at least 1"),

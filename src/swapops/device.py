@@ -31,9 +31,11 @@ from .options import Option
 
 if TYPE_CHECKING:
     from .folio import Folio
+    from .shrinker import Shrinker
     from .system import SwapSystem
 
 KINDS = ("physical", "cache", "buffer", "virtual", "filter")
+_UNBOUNDED = 1 << 41  # swapops.cluster.UNBOUNDED_SIZE: an unbounded (virtual) slot space
 
 
 @attrs.define(eq=False)
@@ -161,6 +163,64 @@ class SwapDevice:
     def stats(self) -> dict[str, int | float]:
         """The device's counters (names as the kernel's debugfs/vmstat use them)."""
         return {"size": self.size, "used": self.used}
+
+    def shrinkers(self) -> tuple[Shrinker, ...]:
+        """Memory-pressure shrinkers of this layer (``shrinker_alloc`` in the kernel).
+
+        The page-table owner's reclaim runs them once per reclaim run
+        (:func:`swapops.shrinker.shrink_slab`), e.g. zswap's writeback shrinker
+        and zsmalloc's compaction. Asked after activation, at most once per
+        reclaim run; the default registers none.
+        """
+        return ()
+
+    def run_work(self) -> None:
+        """Run work this layer queued for later (a kernel workqueue item, such as
+        zswap's ``shrink_worker``).
+
+        Called when the page-table owner's reclaim reaches a scheduling point
+        (after each reclaim batch, ``cond_resched``) and when simulated time
+        passes; a layer with nothing queued returns at once. The default does
+        nothing.
+        """
+
+    def swap_usage(self) -> tuple[int, int] | None:
+        """``(total, in use)`` swap pages of the stack this device tops, as
+        ``vm_swap_full()`` counts them (``total_swap_pages``, and that minus
+        ``nr_swap_pages``), or ``None`` when the stack has no fixed size.
+
+        The kernel counts the slots of the swap device the PTEs point into.
+        The default takes the first layer from this one down that has a fixed
+        size and is not a virtual space: the slots a swapfile hands out, the
+        slots a direct zswap takes from the swapfile below it, the capacity a
+        buffer such as flashbuf offers above itself (not the device it
+        reserves whole), the device below an unbounded virtual layer (vswap:
+        physical swap). A layer may override it.
+        """
+        dev: SwapDevice | None = self
+        while dev is not None:
+            if dev.KIND != "virtual" and dev.KIND != "filter":
+                size = dev.size
+                if size < _UNBOUNDED:
+                    return (size, dev.used)
+            dev = dev.lower
+        return None
+
+    def io_pages(self) -> tuple[int, int]:
+        """``(pages read, pages written)`` by this layer from/to storage: its share
+        of the kernel's ``pswpin``/``pswpout`` (``mm/page_io.c``: counted where a
+        swap folio's block I/O is submitted, never for zero-filled pages or
+        zswap's pool).
+
+        A ``physical`` layer counts its ``reads``/``writes`` stats (every page it
+        transferred, whoever asked: a swap-out, a zswap writeback, a read-ahead,
+        flashbuf's segment flushes and cleaning copies); other kinds hold pages
+        in memory or pass them down and count 0. Read at report time only.
+        """
+        if self.KIND != "physical":
+            return (0, 0)
+        st = self.stats()
+        return (int(st.get("reads", 0)), int(st.get("writes", 0)))
 
     def kernel_overhead(self) -> dict[str, float]:
         """Modeled kernel metadata of this layer: ``static_bytes`` (at 0 % use),

@@ -12,8 +12,9 @@ are *modeled* rather than counted:
   (:mod:`swapops.timing`), the NAND model and the modules' own cost models;
 * ``nand_writes`` / ``waf``: the NAND/FTL model of ``swapfile:device=flash``.
 
-Counts (pswpout, pswpin, reads, writes, slots, pool pages, PTE visits) are
-exact counts of simulated events.
+Counts (pswpout, pswpin, zswpout, slots, pool pages, PTE visits, faults) are
+exact counts of simulated events; ``docs/counters.md`` says what each one
+counts and which kernel counter it mirrors.
 """
 
 from __future__ import annotations
@@ -25,13 +26,25 @@ from typing import Any
 from .device import SwapDevice
 from .system import SwapSystem
 
-#: Keys of ``totals`` in the order the comparison table shows them.
+#: Keys of ``totals`` in the order the comparison table shows them. Names the
+#: kernel has (``/proc/vmstat``, ``/sys/kernel/debug/zswap``) mean what the
+#: kernel means; ``docs/counters.md`` documents every key.
 TOTAL_KEYS = (
-    "pswpout", "pswpin", "zero_pages", "swap_entries", "slots_used", "slots_used_peak", "device_slots_used",
-    "device_reads", "device_writes", "host_writes", "nand_writes", "waf", "flash_erases",
-    "pool_pages", "stored_pages", "stored_bytes", "compression_ratio", "zswap_written_back", "zswap_rejected",
+    "pswpout", "pswpin", "swpout_zero", "swpin_zero", "swap_entries_allocated", "swap_entries_read",
+    "swap_entries", "slots_used", "slots_used_peak", "device_slots_used",
+    "host_writes", "nand_writes", "waf", "flash_erases",
+    "zswpout", "zswpin", "zswpwb", "pool_limit_hit", "reject_compress_fail", "reject_compress_poor",
+    "reject_reclaim_fail", "zswap_rejected", "pool_pages", "stored_pages", "stored_bytes", "compression_ratio",
+    "pgfault", "pgmajfault", "swap_ra", "swap_ra_hit", "swap_cache_freed_full",
     "kernel_bytes", "kernel_static_bytes", "modeled_time_ns",
 )
+
+#: totals copied from the mm model's counters (``MM.stats()``).
+MM_TOTAL_KEYS = ("pgfault", "pgmajfault", "swap_ra", "swap_ra_hit", "swap_cache_freed_full")
+
+#: zswap counters summed over the ``cache`` layers (debugfs and vmstat names).
+ZSWAP_TOTAL_KEYS = ("zswpout", "zswpin", "zswpwb", "pool_limit_hit", "reject_compress_fail",
+                    "reject_compress_poor", "reject_reclaim_fail")
 
 
 def clean(value: Any) -> Any:
@@ -89,7 +102,10 @@ def area_report(system: SwapSystem) -> list[dict[str, Any]]:
                 "priority": area["priority"],
                 "pswpout": area["pswpout"],
                 "pswpin": area["pswpin"],
-                "zero_pages": area["zero_pages_out"],
+                "swpout_zero": area["swpout_zero"],
+                "swpin_zero": area["swpin_zero"],
+                "swap_entries_allocated": area["swap_entries_allocated"],
+                "swap_entries_read": area["swap_entries_read"],
                 "entries": area["entries"],
                 "layers": [layer_report(dev, i) for i, dev in enumerate(top.layers())],
             }
@@ -97,16 +113,17 @@ def area_report(system: SwapSystem) -> list[dict[str, Any]]:
     return out
 
 
-def totals(system: SwapSystem, areas: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Sum the areas' figures into the ``totals`` keys (:data:`TOTAL_KEYS`)."""
+def totals(system: SwapSystem, areas: Iterable[Mapping[str, Any]],
+           mm: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Sum the areas' figures (and the mm model's, if given) into the ``totals``
+    keys (:data:`TOTAL_KEYS`)."""
     core = system.stats()
     t: dict[str, Any] = dict.fromkeys(TOTAL_KEYS, 0)
-    t["pswpout"] = core["pswpout"]
-    t["pswpin"] = core["pswpin"]
-    t["swap_entries"] = core["swap_entries"]
+    for key in ("pswpout", "pswpin", "swpout_zero", "swpin_zero", "swap_entries_allocated",
+                "swap_entries_read", "swap_entries"):
+        t[key] = core[key]
     flash = False
     for area in areas:
-        t["zero_pages"] += area["zero_pages"]
         # Slots backed by storage: the top-most buffer or physical layer hands them out
         # (flashbuf claims its whole device below as segments up front).
         for layer in area["layers"]:
@@ -121,8 +138,6 @@ def totals(system: SwapSystem, areas: Iterable[Mapping[str, Any]]) -> dict[str, 
             t["modeled_time_ns"] += _num(st, "modeled_time_ns")
             if kind == "physical":
                 t["device_slots_used"] += layer["used"]
-                t["device_reads"] += _num(st, "reads")
-                t["device_writes"] += _num(st, "writes")
                 if "flash_nand_writes" in st:
                     flash = True
                     t["host_writes"] += _num(st, "flash_host_writes")
@@ -132,8 +147,12 @@ def totals(system: SwapSystem, areas: Iterable[Mapping[str, Any]]) -> dict[str, 
                 t["pool_pages"] += _num(st, "pool_pages")
                 t["stored_pages"] += _num(st, "stored_pages")
                 t["stored_bytes"] += _num(st, "stored_bytes")
-                t["zswap_written_back"] += _num(st, "written_back_pages")
+                for key in ZSWAP_TOTAL_KEYS:
+                    t[key] += _num(st, key)
                 t["zswap_rejected"] += sum(_num(st, k) for k in st if str(k).startswith("reject_"))
+    if mm is not None:
+        for key in MM_TOTAL_KEYS:
+            t[key] = mm.get(key, 0)
     t["compression_ratio"] = t["stored_pages"] / t["pool_pages"] if t["pool_pages"] else None
     t["waf"] = t["nand_writes"] / t["host_writes"] if flash and t["host_writes"] else None
     if not flash:
@@ -217,4 +236,4 @@ def bytes_h(n: float | None) -> str:
     return f"{value:.1f} TiB"  # pragma: no cover
 
 
-__all__ = ["TOTAL_KEYS", "Sampler", "area_report", "totals", "layer_report", "layers_of", "clean", "bytes_h"]
+__all__ = ["TOTAL_KEYS", "MM_TOTAL_KEYS", "ZSWAP_TOTAL_KEYS", "Sampler", "area_report", "totals", "layer_report", "layers_of", "clean", "bytes_h"]

@@ -63,6 +63,7 @@ from typing import Any
 
 from .errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from .folio import Folio
+from .shrinker import reclaim_priority, shrink_slab
 from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
@@ -295,10 +296,10 @@ class MM:
         c = self.counters
         frame = self.cache.get(entry)
         if frame is not None:
-            c["faults_minor"] += 1
+            c["swapin_cache_hits"] += 1
             if self.f_ra[frame]:
                 self.f_ra[frame] = 0
-                c["ra_hits"] += 1
+                c["swap_ra_hit"] += 1
                 self._ra_hits += 1
             maps = self.f_map[frame]
             if maps:
@@ -320,7 +321,7 @@ class MM:
             self.free.append(frame)
             c["swapin_errors"] += 1
             return -1
-        c["faults_major"] += 1
+        c["pgmajfault"] += 1
         ck = self.swapped[entry]
         if self.verify and folio.data != self.content(ck):
             raise DataMismatchError(f"swap entry {entry}: data read back differs from what was swapped out")
@@ -398,27 +399,21 @@ class MM:
             self.f_ref[frame] = 0
             self._lru_add(frame, 1)
             cache[other] = frame
-            c["ra_pages"] += 1
+            c["swap_ra"] += 1
 
     def _swap_full(self) -> bool:
-        """``vm_swap_full()``: more than half of the swap space is in use.
+        """``vm_swap_full()``: more than half of the swap space is in use
+        (``nr_swap_pages * 2 < total_swap_pages``, ``include/linux/swap.h``).
 
-        Counted on each stack's bottom device, the space that really holds
-        pages (``size``/``used``): under vswap the top is an unbounded
-        virtual space that is never half full, and mainline's check is about
-        the swap device. The same rule for every design keeps the columns of
-        a comparison comparable (a modeling choice: the vswap series' own
-        accounting of ``total_swap_pages`` is not modeled). A bottom with no
-        fixed size (vswap alone) never counts as full.
+        The space is what each stack says the kernel would count
+        (:meth:`swapops.device.SwapDevice.swap_usage`): the slots the PTEs'
+        entries take from the swap device (a swapfile; a direct zswap takes
+        them from the swapfile below), a buffer's own capacity (flashbuf; not
+        the segments it reserved below), the physical device below an
+        unbounded virtual layer (vswap). A stack with no fixed size never
+        counts as full.
         """
-        total = used = 0
-        for dev in self.system.devices:
-            while dev.lower is not None:
-                dev = dev.lower
-            if dev.KIND == "virtual":
-                continue
-            total += dev.size
-            used += dev.used
+        total, used = self.system.swap_usage()
         return (total - used) * 2 < total
 
     def _free_swap(self, frame: int) -> bool:
@@ -464,17 +459,31 @@ class MM:
     # ------------------------------------------------------------------ reclaim
 
     def _reclaim(self) -> None:
-        """kswapd: shrink the LRU in batches until free memory reaches the high watermark."""
+        """kswapd: shrink the LRU in batches until free memory reaches the high watermark.
+
+        After each batch of ``SWAP_CLUSTER_MAX`` the layers run their queued
+        work (``cond_resched``: zswap's shrink worker, :meth:`SwapSystem.run_work`);
+        after the run, the layers' shrinkers run once, as ``shrink_node`` calls
+        ``shrink_slab`` after the LRU, at the priority this run's scan
+        corresponds to (:func:`swapops.shrinker.reclaim_priority`).
+        """
         c = self.counters
         c["reclaim_runs"] += 1
         budget = 2 * self.nr_used + 2 * SWAP_CLUSTER_MAX
+        run_work = self.system.run_work
+        total = 0
         while self.ram_pages - self.nr_used < self.wmark_high and budget > 0:
             freed, scanned = self._shrink()
+            total += scanned
+            run_work()
             budget -= scanned or 1
             if self._backoff_until > self.nr_faults:
                 break
             if not scanned and not freed:
                 break
+        shrinkers = self.system.shrinkers()
+        if shrinkers:
+            shrink_slab(shrinkers, reclaim_priority(total, self.nr_lru[1] + self.nr_lru[2]))
 
     def _deactivate(self, nr: int) -> None:
         """``shrink_active_list``: move ``nr`` pages from the active tail to the
@@ -501,6 +510,7 @@ class MM:
         self._tagseq = seq
         self.nr_lru[2] -= moved
         self.nr_lru[1] += moved
+        self.counters["pgrefill"] += moved  # anonymous pages are all deactivated
         self.counters["pgdeactivate"] += moved
 
     def _shrink(self) -> tuple[int, int]:
@@ -557,8 +567,8 @@ class MM:
             if self._backoff_until > self.nr_faults:
                 break
         c = self.counters
-        c["pgscan"] += scanned
-        c["pgsteal"] += freed
+        c["pgscan_anon"] += scanned
+        c["pgsteal_anon"] += freed
         c["pgactivate"] += activated
         return freed, scanned
 
@@ -730,6 +740,7 @@ class MM:
     def stats(self) -> dict[str, int]:
         """Counters (vmstat-like names) and the current state."""
         out = dict(self.counters)
+        out["pgfault"] = self.nr_faults
         out.update(
             ram_pages=self.ram_pages,
             ram_used=self.nr_used,
@@ -769,12 +780,16 @@ class MM:
         assert sum(self.nr_lru) == self.nr_used, (self.nr_lru, self.nr_used)
 
 
+#: The mm model's counters (``MM.counters``). Names with a kernel twin are the
+#: kernel's ``/proc/vmstat`` names with its meaning; the others are model names
+#: that no kernel counter uses. ``docs/counters.md`` documents each one and the
+#: kernel file that defines its twin.
 COUNTERS = (
-    "faults_anon", "faults_major", "faults_minor", "zero_page_maps", "ra_pages", "ra_hits",
-    "cow", "forks", "exits", "munmaps", "reclaim_runs", "pgscan", "pgsteal", "pgactivate",
-    "pgdeactivate", "pageouts", "clean_drops", "swapcache_dirtied", "swapout_failures",
-    "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak", "swapoff_pte_visits",
-    "swap_cache_freed_full",
+    "pgfault", "pgmajfault", "faults_anon", "swapin_cache_hits", "zero_page_maps", "swap_ra",
+    "swap_ra_hit", "cow", "forks", "exits", "munmaps", "reclaim_runs", "pgscan_anon", "pgsteal_anon",
+    "pgactivate", "pgdeactivate", "pgrefill", "pageouts", "clean_drops", "swapcache_dirtied",
+    "swapout_failures", "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak",
+    "swapoff_pte_visits", "swap_cache_freed_full",
 )
 
 

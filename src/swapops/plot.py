@@ -95,9 +95,9 @@ def plot_run(result: dict[str, Any], path: str | os.PathLike[str]) -> str:
 
 
 BARS = (
-    ("pswpout", "pages swapped out"),
+    ("swap_entries_allocated", "pages swapped out (entries allocated)"),
     ("slots_used_peak", "peak slots used"),
-    ("device_writes", "device writes (pages)"),
+    ("pswpout", "pswpout (device writes, pages)"),
     ("nand_writes", "NAND writes (pages, modeled)"),
     ("kernel_bytes", "kernel metadata (bytes, modeled)"),
     ("swapoff_pte_visits", "swapoff PTE visits"),

@@ -240,12 +240,10 @@ class Run:
     def snapshot(self) -> dict[str, Any]:
         """Metrics now: totals, per-area layers, mm counters (before any swapoff)."""
         areas = area_report(self.system)
-        tot = totals(self.system, areas)
+        mm = self.mm.stats()
+        tot = totals(self.system, areas, mm)
         if self.sampler is not None:
             tot["slots_used_peak"] = max(tot["slots_used"], self.sampler.slots_peak)
-        mm = self.mm.stats()
-        tot["readahead_hits"] = mm["ra_hits"]
-        tot["readahead_pages"] = mm["ra_pages"]
         return {"totals": tot, "areas": areas, "mm": mm}
 
     def report(self, snapshot: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -50,7 +50,7 @@ SWAPON_KEYS = {"stack", "size", "priority", "options"}
 WORKLOAD_KEYS = {"name", "trace", "events", "pages", "processes", "write_fraction", "mix", "params"}
 SWAPOFF_KEYS = {"area", "layer"}
 REPORT_KEYS = {"totals", "plot", "series"}
-EXTRA_TOTALS = ("readahead_hits", "readahead_pages", "swapoff_pte_visits", "swapoff_entries_moved")
+EXTRA_TOTALS = ("swapoff_pte_visits", "swapoff_entries_moved")
 
 
 def _check_keys(where: str, table: Any, allowed: set[str]) -> dict[str, Any]:

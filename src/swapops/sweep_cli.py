@@ -84,7 +84,7 @@ def sweep_command(
 @click.option(
     "--per",
     default=None,
-    help="Divide Y by this column, e.g. --y nand_writes --per pswpout (end-to-end WAF).",
+    help="Divide Y by this column, e.g. --y nand_writes --per swap_entries_allocated (end-to-end WAF).",
 )
 @click.option("-o", "--output", default=None, help="PNG to write (default: RESULTS with .png).")
 def plot_command(

@@ -45,6 +45,7 @@ from .errors import (
 from .folio import ZERO_PAGES, Folio
 from .options import parse_options
 from .registry import ModuleRegistry, make_plugin_manager
+from .shrinker import Shrinker
 from .sizes import PAGE_SIZE
 from .stack import StackSpec, check_stack, merge_kwargs, parse_stack
 
@@ -104,8 +105,8 @@ class SwapArea:
 
     __slots__ = (
         "type", "priority", "device", "ops", "alloc", "free", "write", "read",
-        "tables", "extend", "orders", "nr_entries", "cur_cluster", "pswpin", "pswpout",
-        "zero_out", "peers",
+        "tables", "extend", "orders", "nr_entries", "cur_cluster", "entries_allocated",
+        "entries_read", "swpout_zero", "swpin_zero", "peers",
     )
 
     def __init__(self, swap_type: int, priority: int, device: SwapDevice) -> None:
@@ -123,9 +124,13 @@ class SwapArea:
         self.orders: dict[int, int] = {}
         self.nr_entries = 0
         self.cur_cluster = -1
-        self.pswpin = 0
-        self.pswpout = 0
-        self.zero_out = 0
+        # Pages given an entry by swap_out / read back by swap_in, whatever held
+        # them (not kernel counters: the kernel's pswpout/pswpin count only device
+        # I/O, summed from the layers, see SwapDevice.io_pages).
+        self.entries_allocated = 0
+        self.entries_read = 0
+        self.swpout_zero = 0  # vmstat swpout_zero: zero-filled, no I/O (mm/page_io.c swap_writepage)
+        self.swpin_zero = 0  # vmstat swpin_zero (mm/page_io.c swap_read_folio_zeromap)
         self.peers = 0  # other available areas of the same priority
 
     def live_offsets(self) -> Iterator[int]:
@@ -407,7 +412,7 @@ class SwapSystem:
         data = folio.data
         if data == ZERO_PAGES[order]:
             state = ZERO | 1
-            area.zero_out += nr
+            area.swpout_zero += nr
         else:
             try:
                 area.write(offset, folio)
@@ -427,7 +432,7 @@ class SwapSystem:
         else:
             table[i] = state
         area.nr_entries += 1
-        area.pswpout += nr
+        area.entries_allocated += nr
         if ci != area.cur_cluster:
             area.cur_cluster = ci
             self._rotate(area)
@@ -491,9 +496,10 @@ class SwapSystem:
         folio.dirty = False
         if state & ZERO:
             folio.data = ZERO_PAGES[order]
+            area.swpin_zero += 1 << order
         else:
             area.read(offset, folio)
-        area.pswpin += 1 << order
+        area.entries_read += 1 << order
         if folio.dirty or cache:
             self._swapcache[entry] = folio
             table[i] = state | CACHE
@@ -630,9 +636,9 @@ class SwapSystem:
         try:
             owner = owner or self.owner
             if owner is not None:
-                before = area.pswpin
+                before = area.entries_read
                 report.pte_visits = owner.unuse(self, area.type)
-                report.pages_read = area.pswpin - before
+                report.pages_read = area.entries_read - before
             live = list(area.live_offsets())
             # Read every entry back before releasing any: a read error then
             # leaves every entry live (none is lost with the unreturned report).
@@ -737,6 +743,36 @@ class SwapSystem:
                     if dev.ops is not None:
                         dev.ops.unplug()
 
+    def shrinkers(self) -> list[Shrinker]:
+        """The memory-pressure shrinkers of every active layer (see ``SwapDevice.shrinkers``)."""
+        out: list[Shrinker] = []
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    if dev.ops is not None:
+                        out.extend(dev.shrinkers())
+        return out
+
+    def run_work(self) -> None:
+        """A scheduling point of reclaim: every active layer runs its queued work."""
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    dev.run_work()
+
+    def swap_usage(self) -> tuple[int, int]:
+        """``(total_swap_pages, pages in use)`` over every area, as ``vm_swap_full()``
+        counts them (each stack's ``SwapDevice.swap_usage``; stacks without a
+        fixed size count nothing)."""
+        total = used = 0
+        for area in self._areas:
+            if area is not None:
+                usage = area.device.swap_usage()
+                if usage is not None:
+                    total += usage[0]
+                    used += usage[1]
+        return total, used
+
     def advance(self, delta_ns: int) -> int:
         """Advance simulated time and let every device run its timers."""
         try:
@@ -754,10 +790,24 @@ class SwapSystem:
         return now
 
     def stats(self) -> dict[str, Any]:
-        """Counters of the core and of every layer of every stack."""
+        """Counters of the core and of every layer of every stack.
+
+        ``pswpout``/``pswpin`` are the kernel's (``mm/page_io.c``
+        ``count_swpout_vm_event``, ``swap_read_folio_bdev_*``): pages written to
+        and read from storage, summed over the layers
+        (:meth:`~swapops.device.SwapDevice.io_pages`); zero-filled pages
+        (``swpout_zero``/``swpin_zero``) and zswap's pool take no I/O.
+        ``swap_entries_allocated``/``swap_entries_read`` (model names) count
+        every page given a swap entry by :meth:`swap_out` and every page read
+        back by :meth:`swap_in`, wherever it was held.
+        """
         out: dict[str, Any] = {
-            "pswpin": sum(a.pswpin for a in self._areas if a is not None),
-            "pswpout": sum(a.pswpout for a in self._areas if a is not None),
+            "pswpin": 0,
+            "pswpout": 0,
+            "swpout_zero": 0,
+            "swpin_zero": 0,
+            "swap_entries_allocated": 0,
+            "swap_entries_read": 0,
             "swap_entries": self.nr_entries(),
             "swapcache_folios": len(self._swapcache),
             "areas": {},
@@ -765,15 +815,27 @@ class SwapSystem:
         for area in self._areas:
             if area is None:
                 continue
-            out["areas"][area.type] = {
+            pswpin = pswpout = 0
+            for dev in area.device.layers():
+                r, w = dev.io_pages()
+                pswpin += r
+                pswpout += w
+            row = {
                 "stack": area.device.stack_name,
                 "priority": area.priority,
                 "entries": area.nr_entries,
-                "zero_pages_out": area.zero_out,
-                "pswpin": area.pswpin,
-                "pswpout": area.pswpout,
+                "pswpin": pswpin,
+                "pswpout": pswpout,
+                "swpout_zero": area.swpout_zero,
+                "swpin_zero": area.swpin_zero,
+                "swap_entries_allocated": area.entries_allocated,
+                "swap_entries_read": area.entries_read,
                 "layers": {f"{i}:{d.NAME}": d.stats() for i, d in enumerate(area.device.layers())},
             }
+            for key in ("pswpin", "pswpout", "swpout_zero", "swpin_zero", "swap_entries_allocated",
+                        "swap_entries_read"):
+                out[key] += row[key]
+            out["areas"][area.type] = row
         return out
 
     def module_names(self) -> list[str]:

@@ -33,8 +33,15 @@ def _slots(t: dict[str, Any]) -> str:
     return f"{_int(t.get('slots_used'))} / {_int(t.get('slots_used_peak'))}"
 
 
-def _ra(t: dict[str, Any]) -> str:
-    return f"{_int(t.get('readahead_hits'))} / {_int(t.get('readahead_pages'))}"
+def _pair(t: dict[str, Any], a: str, b: str) -> str:
+    return f"{_int(t.get(a))} / {_int(t.get(b))}"
+
+
+def _zswap(t: dict[str, Any], *keys: str) -> str:
+    """zswap counters, or "-" for a stack without a zswap layer (no pool ever)."""
+    if not t.get("zswpout") and not t.get("zswap_rejected") and not t.get("pool_pages"):
+        return "-"
+    return " / ".join(_int(t.get(k)) for k in keys)
 
 
 def _memory(r: dict[str, Any]) -> str:
@@ -48,20 +55,24 @@ Row = tuple[str, Callable[[dict[str, Any]], str]]
 
 #: (label, formatter of a whole result) for the comparison and run tables.
 ROWS: tuple[Row, ...] = (
-    ("pswpout (pages)", lambda r: _int(r["totals"]["pswpout"])),
-    ("pswpin (pages)", lambda r: _int(r["totals"]["pswpin"])),
-    ("zero pages (no I/O)", lambda r: _int(r["totals"]["zero_pages"])),
+    ("swap-outs (entries allocated)", lambda r: _int(r["totals"]["swap_entries_allocated"])),
+    ("pswpout (device writes)", lambda r: _int(r["totals"]["pswpout"])),
+    ("pswpin (device reads)", lambda r: _int(r["totals"]["pswpin"])),
+    ("swpout_zero / swpin_zero (no I/O)", lambda r: _pair(r["totals"], "swpout_zero", "swpin_zero")),
     ("slots used now / peak", lambda r: _slots(r["totals"])),
-    ("device writes (pages)", lambda r: _int(r["totals"]["device_writes"])),
-    ("device reads (pages)", lambda r: _int(r["totals"]["device_reads"])),
     ("NAND writes (modeled)", lambda r: _int(r["totals"]["nand_writes"])),
     ("WAF (modeled)", lambda r: _ratio(r["totals"]["waf"])),
+    ("zswpout / zswpin", lambda r: _zswap(r["totals"], "zswpout", "zswpin")),
+    ("zswpwb (written back)", lambda r: _zswap(r["totals"], "zswpwb")),
+    ("pool_limit_hit / reject_compress_fail", lambda r: _zswap(r["totals"], "pool_limit_hit",
+                                                             "reject_compress_fail")),
     ("zswap pool pages (stored/pool)", lambda r: _pool(r["totals"])),
-    ("zswap written back", lambda r: _int(r["totals"]["zswap_written_back"])),
     ("kernel metadata (modeled)", lambda r: bytes_h(r["totals"]["kernel_bytes"])),
     ("swapoff: PTE visits", lambda r: _int(r["totals"].get("swapoff_pte_visits"))),
     ("swapoff: entries moved", lambda r: _int(r["totals"].get("swapoff_entries_moved"))),
-    ("readahead hits / pages", lambda r: _ra(r["totals"])),
+    ("pgmajfault", lambda r: _int(r["totals"].get("pgmajfault"))),
+    ("swap_ra_hit / swap_ra", lambda r: _pair(r["totals"], "swap_ra_hit", "swap_ra")),
+    ("copies freed (vm_swap_full)", lambda r: _int(r["totals"].get("swap_cache_freed_full"))),
     ("swap-out failures", lambda r: _int(r["mm"]["swapout_failures"])),
     ("modeled device time", lambda r: _seconds(r["totals"]["modeled_time_ns"])),
     ("wall time", lambda r: f"{r['host']['wall_s']:.2f} s"),
@@ -101,7 +112,7 @@ def run_table(result: dict[str, Any], keys: Sequence[str] | None = None) -> Tabl
     return table
 
 
-LAYER_KEYS = ("size", "used", "reads", "writes", "stored_pages", "pool_pages", "written_back_pages",
+LAYER_KEYS = ("size", "used", "reads", "writes", "stored_pages", "pool_pages", "zswpout", "zswpwb",
               "vswap_zero", "folio_pages", "zswap_pages", "slot_pages", "pages_buffered", "flushes",
               "cleaning_copies", "flash_nand_writes", "flash_waf", "flash_erases")
 

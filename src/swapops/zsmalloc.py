@@ -609,6 +609,12 @@ class ZsPool:
 
     # ------------------------------------------------------------------ compaction
 
+    def compactable_pages(self) -> int:
+        """``zs_shrinker_count``: the pages :meth:`compact` would free now
+        (``zs_can_compact`` summed over the classes)."""
+        inuse = self._inuse
+        return sum(c.can_compact(c.objs(inuse)) for c in self._classes if c.zspages > 1)
+
     def compact(self) -> int:
         """``zs_compact``: compact every class; return the pages freed.
 

@@ -253,6 +253,10 @@ class SwapfileDevice(SwapDevice):
     def swap_type(self) -> str:
         return "file" if self.path is not None else "partition"
 
+    def io_pages(self) -> tuple[int, int]:
+        """Every page read and written here is device I/O (``pswpin``/``pswpout``)."""
+        return (self.reads, self.writes)
+
     def stats(self) -> dict[str, int | float]:
         out: dict[str, int | float] = {
             "size": self.size,

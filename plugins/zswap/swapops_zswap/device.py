@@ -50,12 +50,13 @@ from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from swapops.folio import Folio
 from swapops.options import Option
+from swapops.shrinker import SHRINK_STOP, Shrinker
 from swapops.sizes import PAGE_SIZE
 from swapops.zsmalloc import _SIZE_BITS as _ZS_SIZE_BITS
 from swapops.zsmalloc import _SIZE_MASK as _ZS_SIZE_MASK
 from swapops.zsmalloc import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, ZsPool
 
-from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES, SHRINK_BATCH
+from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES
 
 MODE_UNSET, MODE_DIRECT, MODE_KEYED = -1, 0, 1
 
@@ -88,12 +89,18 @@ class ZswapDevice(SwapDevice):
         "max_pool_percent": Option("int", 20, "pool limit, percent of ram", minimum=1, maximum=100),
         "accept_threshold_percent": Option("int", 90, "after hitting the limit, accept stores again "
                                            "only below this percent of it", minimum=0, maximum=100),
-        "writeback": Option("bool", None, "write entries back to the device below; needed to store "
-                            "incompressible pages raw (default: on with a device below, else off)"),
-        "compact_on_limit": Option("bool", True, "run zs_compact before writing back when the pool "
-                                   "hits its limit (the zsmalloc shrinker reclaim runs alongside)"),
-        "shrinker_enabled": Option("bool", False, "proactive shrinker: each tick writes back up to one "
-                                   "batch of cold entries (second chance)"),
+        "writeback": Option("bool", None, "write entries back to the device below (memory.zswap.writeback; "
+                            "default: on with a device below, else off)"),
+        "incompressible": Option("choice", "reject", "a page that does not compress to a page or less: "
+                                 "reject (6.12: reject_compress_fail, the page goes below) or raw "
+                                 "(later kernels: stored as is, needs writeback)", choices=("reject", "raw")),
+        "compact_on_limit": Option("bool", False, "not kernel behaviour: run zs_compact whenever the shrink "
+                                   "worker starts (6.12 compacts only through zsmalloc's shrinker)"),
+        "worker_speed": Option("float", 0.5, "shrink worker writebacks per store attempted in the same "
+                               "time (it runs beside reclaim on another CPU; a model parameter)",
+                               minimum=0.01, maximum=1000.0),
+        "shrinker_enabled": Option("bool", False, "zswap's memory-pressure shrinker (zswap_shrinker_count/"
+                                   "scan), run by reclaim; CONFIG_ZSWAP_SHRINKER_DEFAULT_ON is off"),
         "chain_size": Option("int", DEFAULT_CHAIN_SIZE, "zsmalloc CONFIG_ZSMALLOC_CHAIN_SIZE",
                              minimum=MIN_CHAIN_SIZE, maximum=MAX_CHAIN_SIZE),
         "size": Option("size", None, "key space of a bottom zswap (no device below); "
@@ -104,9 +111,10 @@ class ZswapDevice(SwapDevice):
     # than a lookup in this class's instance dict (too many attributes for
     # CPython's shared-key dicts). The rest stay in the instance dict.
     __slots__ = (
-        "_entries", "_objs", "_pool", "_gate", "_wb_limit", "_full", "_lower_map",
+        "_entries", "_objs", "_pool", "_gate", "_full", "_lower_map",
         "_malloc", "_zfree", "_compress", "_decompress", "_alloc", "_free_keys",
-        "writeback", "zswpin", "stored_incompressible_pages", "_raw_loads", "_invalidated",
+        "writeback", "store_raw", "zswpin", "stored_incompressible_pages", "_raw_loads", "_invalidated",
+        "_queue_calls",
     )
 
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
@@ -128,6 +136,8 @@ class ZswapDevice(SwapDevice):
             raise ConfigError(f"zswap: size={opts['size']} is smaller than one page")
         self.compressor: str = opts["compressor"]
         self.writeback: bool = bool(opts["writeback"])
+        # Later kernels store an incompressible page as is, when it may be written back.
+        self.store_raw: bool = opts["incompressible"] == "raw" and self.writeback
         self.shrinker_enabled: bool = bool(opts["shrinker_enabled"])
         self.compact_on_limit: bool = bool(opts["compact_on_limit"])
         self.ram_pages = opts["ram"] // PAGE_SIZE
@@ -138,9 +148,6 @@ class ZswapDevice(SwapDevice):
                 "no page (every store would be rejected)"
             )
         self.accept_pages = self.max_pool_pages * opts["accept_threshold_percent"] // 100
-        # After a store, the shrink worker runs once the pool reaches this
-        # (never without writeback: the next store's limit check rejects).
-        self._wb_limit = self.max_pool_pages if self.writeback else 1 << 62
         self.mode = MODE_UNSET
         self._init_state()
 
@@ -154,12 +161,24 @@ class ZswapDevice(SwapDevice):
         # A store checks the limits when the pool is at or above this: the
         # limit, or 0 while ``_full`` (one comparison per store for both).
         self._gate = self.max_pool_pages
+        # The shrink worker (see run_work): queue_work calls so far and seen by
+        # the last scheduling point, a run in progress (interrupted by its
+        # time budget) and its failures, the writebacks it may still do, and
+        # the store attempts seen by the last point and by the last tick.
+        self._queue_calls = 0
+        self._queue_seen = 0
+        self._running = False
+        self._run_failures = 0
+        self._credit = 0.0
+        self._attempts_seen = 0
+        self._tick_attempts = 0
         # debugfs / vmstat counters
         self.stored_incompressible_pages = 0
         self.written_back_pages = 0
         self.reject_compress_poor = 0
         self.reject_compress_fail = 0
         self.reject_alloc_fail = 0  # zs_malloc never fails in the model; kept for the name
+        self.reject_reclaim_fail = 0  # writebacks that failed (shrink_memcg_cb)
         self.decompress_fail = 0
         self.pool_limit_hit = 0
         self.zswpin = 0
@@ -173,9 +192,11 @@ class ZswapDevice(SwapDevice):
         self.rejected_to_lower = 0  # pages the pool did not take, written below instead
         self.disk_swapins = 0  # loads served by the device below (the shrinker's protection)
         self._protected = 0  # disk swap-ins not yet consumed by the shrinker's count
-        self.writeback_failures = 0
         self.shrink_worker_runs = 0
+        self.shrink_worker_rotations = 0  # second chances given by the worker (each a failure)
         self.shrinker_scans = 0
+        self.shrinker_written_back = 0  # the memory-pressure shrinker's share of written_back_pages
+        self._shrinkers: tuple[Shrinker, ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -255,6 +276,8 @@ class ZswapDevice(SwapDevice):
         self._malloc = self._pool.malloc_unchecked
         self._zfree = self._pool.free_unchecked
         self._set_full(False)
+        self._running = False
+        self._queue_seen = self._queue_calls
         self.stored_incompressible_pages = 0
 
     # ------------------------------------------------------------------ cluster
@@ -291,7 +314,7 @@ class ZswapDevice(SwapDevice):
         """zswap_entry_free: release the zsmalloc object behind an entry value."""
         h = v if v > 0 else ~v
         objs = self._objs
-        if len(objs[h]) == PAGE_SIZE:
+        if self.store_raw and len(objs[h]) == PAGE_SIZE:
             self.stored_incompressible_pages -= 1
         objs[h] = b""
         self._zfree(h)
@@ -300,6 +323,18 @@ class ZswapDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_write_folio(self, offset: int, folio: Folio) -> None:
+        """``zswap_store`` (6.12): a page is stored compressed, or rejected to the device below.
+
+        Rejected: while the pool counts as full (``zswap_check_limits``: at or
+        over ``max_pool_percent``, counted in ``pool_limit_hit``, and until it
+        is back at ``accept_threshold_percent``), and a page whose compressed
+        form does not fit in a page (``zswap_compress``: every 6.12 compressor
+        bounds its output by ``PAGE_SIZE`` and fails, ``reject_compress_fail``;
+        ``incompressible=raw`` stores it as is instead, as later kernels do).
+        A rejected store queues the shrink worker while the pool is full; the
+        worker runs later (:meth:`run_work`). Large folios: see
+        :meth:`_write_large`.
+        """
         if folio.order:
             self._write_large(offset, folio)
             return
@@ -307,8 +342,8 @@ class ZswapDevice(SwapDevice):
         if lmap and offset in lmap:  # KEYED rewrite of a key held below
             self._invalidate(offset)
         pool = self._pool
-        if pool.pages >= self._gate and not self._check_limits():
-            self._reject(offset, folio, limit=True)
+        if pool.pages >= self._gate and self._check_limits():
+            self._reject(offset, folio)
             return
         data = folio.data
         try:
@@ -316,17 +351,20 @@ class ZswapDevice(SwapDevice):
         except Exception:
             c = b""
         n = len(c)
-        if not 0 < n < PAGE_SIZE:  # compression failed or did not shrink the page
-            if not self.writeback:
-                if n:
-                    self.reject_compress_poor += 1
-                else:
-                    self.reject_compress_fail += 1
-                self._reject(offset, folio, limit=False)
+        if not 0 < n < PAGE_SIZE:
+            if n == PAGE_SIZE and not self.store_raw:
+                # Fits exactly (zs_malloc takes PAGE_SIZE): stored, in the huge
+                # class. The object holds the page itself, which a load returns
+                # as the decompression would; it still counts as compressed.
+                c = data
+            elif self.store_raw:
+                c = data
+                n = PAGE_SIZE
+                self.stored_incompressible_pages += 1
+            else:
+                self.reject_compress_fail += 1
+                self._reject(offset, folio)
                 return
-            c = data
-            n = PAGE_SIZE
-            self.stored_incompressible_pages += 1
         # zs_malloc, its two commonest paths inline (see _ZS_INLINE), the rest
         # through the pool.
         cs = pool._lut[n]
@@ -361,8 +399,6 @@ class ZswapDevice(SwapDevice):
             self._replace(offset, h)
         else:
             entries[offset] = h  # referenced, at the LRU tail
-        if pool.pages >= self._wb_limit:
-            self._limit_reached()
 
     def _replace(self, key: int, v: int) -> None:
         """The new object supersedes the key's old one, and goes to the LRU tail."""
@@ -381,26 +417,18 @@ class ZswapDevice(SwapDevice):
         self._gate = 0 if full else self.max_pool_pages
 
     def _check_limits(self) -> bool:
-        """zswap_check_limits with its hysteresis; True when a store may proceed."""
+        """``zswap_check_limits``: True while the pool counts as full (the store is rejected).
+
+        At or over the limit: ``pool_limit_hit`` and full. Full stays set until
+        a store finds the pool at or under the accept threshold.
+        """
         cur = self._pool.pages
         if cur >= self.max_pool_pages:
             self.pool_limit_hit += 1
             self._set_full(True)
         elif self._full and cur <= self.accept_pages:
             self._set_full(False)
-        return not self._full
-
-    def _limit_reached(self) -> None:
-        """A store took the pool to its limit: the shrink worker runs at once.
-
-        The kernel notices at the next store (which it rejects) and queues the
-        worker; running it synchronously here keeps the pool at or under the
-        limit between operations. Without writeback the kernel path applies:
-        the next store sees the limit and is rejected.
-        """
-        self.pool_limit_hit += 1
-        self._set_full(True)
-        self.shrink_worker()
+        return self._full
 
     def _invalidate(self, key: int) -> None:
         """Drop whatever this layer holds for ``key`` (a rewrite supersedes it)."""
@@ -412,15 +440,15 @@ class ZswapDevice(SwapDevice):
         if s >= 0:
             self._lower_free(s, 1)
 
-    def _reject(self, offset: int, folio: Folio, *, limit: bool) -> None:
-        """The pool does not take ``folio``: it goes to the device below, or is refused."""
+    def _reject(self, offset: int, folio: Folio) -> None:
+        """``zswap_store``'s ``reject:`` path: queue the shrink worker if the pool is
+        full, drop any older copy (``check_old``), and the page goes to the device
+        below (``swap_writepage`` → ``__swap_writepage``), or is refused."""
+        if self._full and self.writeback:
+            self._queue_calls += 1  # queue_work(shrink_wq, &zswap_shrink_work)
         for key in range(offset, offset + (1 << folio.order)):
             self._invalidate(key)  # an older copy must not shadow the new one
-        try:
-            self._to_lower(offset, folio)
-        finally:
-            if limit and self.writeback:
-                self.shrink_worker()
+        self._to_lower(offset, folio)
 
     def _to_lower(self, offset: int, folio: Folio) -> None:
         if self.lower is None:
@@ -475,14 +503,22 @@ class ZswapDevice(SwapDevice):
             lmap[offset + i] = s
 
     def _write_large(self, offset: int, folio: Folio) -> None:
-        """Store a large folio page by page (zswap_store); all or nothing."""
+        """A large folio. Directly over a device (mainline 6.12) ``zswap_store``
+        refuses every large folio before any check or counter: it is written
+        to the device whole (``rejected_to_lower``). Under a virtual layer
+        (the vswap series, on kernels whose zswap stores large folios) it is
+        stored page by page, all or nothing: one page the pool cannot take
+        rejects the whole folio."""
         nr = 1 << folio.order
         entries = self._entries
         for key in range(offset, offset + nr):
             if key in entries or key in self._lower_map:
                 self._invalidate(key)
-        if self._pool.pages >= self._gate and not self._check_limits():
-            self._reject(offset, folio, limit=True)
+        if self.lower is not None and self._resolve_mode() == MODE_DIRECT:
+            self._to_lower(offset, folio)
+            return
+        if self._pool.pages >= self._gate and self._check_limits():
+            self._reject(offset, folio)
             return
         data = folio.data
         compress = self._compress
@@ -497,21 +533,21 @@ class ZswapDevice(SwapDevice):
             except Exception:
                 c = b""
             n = len(c)
-            if n >= PAGE_SIZE or not n:
-                if not self.writeback:
-                    if n:
-                        self.reject_compress_poor += 1
-                    else:
-                        self.reject_compress_fail += 1
+            if not 0 < n < PAGE_SIZE:
+                if n == PAGE_SIZE and not self.store_raw:
+                    c = page
+                elif self.store_raw:
+                    c = page
+                    n = PAGE_SIZE
+                    incompressible += 1
+                else:
+                    self.reject_compress_fail += 1
                     for _key, h in stored:  # zswap_store fails the whole folio
                         objs[h] = b""
                         self._zfree(h)
                     self._discarded_compress += len(stored)
-                    self._reject(offset, folio, limit=False)
+                    self._reject(offset, folio)
                     return
-                c = page
-                n = PAGE_SIZE
-                incompressible += 1
             h = malloc(n)
             if h >= len(objs):
                 self._grow_objs(h, c)
@@ -520,8 +556,6 @@ class ZswapDevice(SwapDevice):
         for key, h in stored:
             entries[key] = h  # referenced
         self.stored_incompressible_pages += incompressible
-        if self._pool.pages >= self._wb_limit:
-            self._limit_reached()
 
     # ------------------------------------------------------------------ load
 
@@ -538,10 +572,11 @@ class ZswapDevice(SwapDevice):
         h = v if v > 0 else ~v
         objs = self._objs
         c = objs[h]
-        if len(c) == PAGE_SIZE:
+        if len(c) == PAGE_SIZE:  # the page itself (stored raw, or an exact fit)
             folio.data = c
-            self.stored_incompressible_pages -= 1
-            self._raw_loads += 1
+            if self.store_raw:
+                self.stored_incompressible_pages -= 1
+                self._raw_loads += 1
         else:
             try:
                 folio.data = self._decompress(c, PAGE_SIZE)
@@ -638,7 +673,7 @@ class ZswapDevice(SwapDevice):
             c = objs[v if v > 0 else ~v]
             if len(c) == PAGE_SIZE:
                 parts.append(c)
-                raw += 1
+                raw += self.store_raw
             else:
                 try:
                     parts.append(decompress(c, PAGE_SIZE))
@@ -678,19 +713,77 @@ class ZswapDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_tick(self, now_ns: int) -> None:
-        """Simulated time passes: a shrink worker left short of the threshold
-        (failed writebacks) retries; the proactive shrinker makes one call."""
-        if not self.writeback or not self._entries:
-            return
-        if self._full and self._pool.pages > self.accept_pages:
-            self.shrink_worker()
-        if self.shrinker_enabled:
-            self.shrinker_scan()
+        """Simulated time passes. If no store reached this layer since the last
+        tick (reclaim is idle), a queued or interrupted shrink worker runs to
+        its end: it had the CPU time. While reclaim is active its scheduling
+        points drive the worker (:meth:`run_work`)."""
+        attempts = self.zswpout + self.rejected_to_lower
+        active = attempts != self._tick_attempts
+        self._tick_attempts = attempts
+        if not active and (self._running or self._queue_calls != self._queue_seen):
+            self._work(unlimited=True)
 
     # ------------------------------------------------------------------ writeback
 
+    def run_work(self) -> None:
+        """A scheduling point of reclaim: the shrink worker gets the time the last
+        reclaim batch took.
+
+        The kernel queues ``shrink_worker`` (``zswap_shrink_work`` on
+        ``shrink_wq``) from every store rejected while the pool is full, and a
+        kworker runs it beside reclaim. The model interleaves it at the end of
+        each reclaim batch (the mm model calls
+        :meth:`swapops.system.SwapSystem.run_work`): in the time the batch
+        took the worker could write back ``worker_speed`` entries per store
+        attempted here (a model parameter: the relative speed of writeback
+        and reclaim; writebacks left over wait for the next point), while a
+        second-chance rotation costs no time but counts toward the run's 16
+        failures. A run that gives up is started again once per store the
+        batch rejected (each one queued it), as ``queue_work`` restarts a work
+        item after it ends. So the stores of a batch are rejected until the
+        worker has brought the pool down to the accept threshold, as in the
+        kernel they are until it has.
+        """
+        attempts = self.zswpout + self.rejected_to_lower
+        new = attempts - self._attempts_seen
+        self._attempts_seen = attempts
+        if self._running or self._queue_calls != self._queue_seen:
+            self._credit += new * self.options["worker_speed"]
+            self._work(unlimited=False)
+
+    def _work(self, *, unlimited: bool) -> None:
+        """Run the worker: finish an interrupted run, then one run per queueing."""
+        queued = self._queue_calls - self._queue_seen
+        self._queue_seen = self._queue_calls
+        thr = self.accept_pages
+        while True:
+            if not self._running:
+                if queued <= 0:
+                    break
+                queued -= 1
+                self._start_run()
+            budget = None if unlimited else int(self._credit)
+            done = self._run(budget)
+            self._credit -= done
+            if self._running or self._pool.pages <= thr:
+                break
+        if not self._running:
+            self._credit = 0.0  # an idle worker banks no time
+
+    @property
+    def worker_pending(self) -> bool:
+        """The shrink worker is queued or in the middle of a run."""
+        return self._running or self._queue_calls != self._queue_seen
+
+    def _start_run(self) -> None:
+        self._running = True
+        self._run_failures = 0
+        self.shrink_worker_runs += 1
+        if self.compact_on_limit and self._pool.pages > self.accept_pages:
+            self._pool.compact()
+
     def writeback_entry(self, key: int) -> bool:
-        """zswap_writeback_entry: decompress ``key`` and write it to the device below.
+        """``zswap_writeback_entry``: decompress ``key`` and write it to the device below.
 
         DIRECT writes into the slot the entry has reserved all along (its key);
         KEYED allocates a lower slot now. Returns False (entry kept) when the
@@ -704,6 +797,8 @@ class ZswapDevice(SwapDevice):
         page = Folio._empty(0)
         if len(c) == PAGE_SIZE:
             page.data = c
+            if not self.store_raw:
+                self._wb_decompress += 1  # an exact fit: the kernel decompresses it
         else:
             self._wb_decompress += 1
             try:
@@ -747,74 +842,126 @@ class ZswapDevice(SwapDevice):
             n <<= 1
 
     def _scan_one(self, key: int) -> int:
-        """One LRU step with second chance on the oldest entry ``key``:
-        1 written back, 0 rotated, -1 failed."""
+        """``shrink_memcg_cb`` on the LRU head ``key``: 1 written back, 0 given a
+        second chance (referenced: the bit is cleared and the entry rotated to
+        the tail, ``LRU_ROTATE``), -1 writeback failed (``reject_reclaim_fail``;
+        the entry was rotated before the attempt, as the kernel does)."""
         entries = self._entries
         v = entries.pop(key)
         if v > 0:  # referenced: clear the bit and rotate to the tail
             entries[key] = ~v
             return 0
-        entries[key] = v  # back at the tail; writeback_entry removes it on success
+        entries[key] = v  # list_move_tail; writeback_entry removes it on success
         if self.writeback_entry(key):
             return 1
-        self.writeback_failures += 1
+        self.reject_reclaim_fail += 1
         return -1
 
     def shrink_worker(self) -> int:
-        """shrink_worker: write back until the pool is at or under the accept threshold.
+        """One whole ``shrink_worker`` run, now; return the pages written back.
 
-        Stops after ``MAX_RECLAIM_RETRIES`` failed writebacks. Returns the
-        pages written back.
+        As 6.12 loops (one memcg, the root): each ``shrink_memcg`` walks one
+        LRU entry; a walk that writes nothing back, a second-chance rotation
+        included, is a failure, and the run gives up at
+        ``MAX_RECLAIM_RETRIES`` (16) failures; it ends as soon as the pool is
+        at or under the accept threshold, or the LRU is empty. Entries are
+        stored referenced, so a run that meets 16 fresh entries rotates them
+        and stops. ``compact_on_limit`` (not kernel behaviour) compacts the
+        pool first. The asynchronous runs go through :meth:`run_work`.
         """
         if not self.writeback or self.lower is None:
             return 0
-        self.shrink_worker_runs += 1
+        if not self._running:
+            self._start_run()
+        return self._run(None)
+
+    def _run(self, budget: int | None) -> int:
+        """Continue the current run; stop before a writeback beyond ``budget``
+        (the run stays in progress) or when the run ends."""
+        if not self.writeback or self.lower is None:
+            self._running = False
+            return 0
         pool = self._pool
+        entries = self._entries
         thr = self.accept_pages
-        done = failures = 0
-        if self.compact_on_limit and pool.pages > thr:
-            pool.compact()
+        done = 0
+        failures = self._run_failures
         walk = self._lru()
-        while pool.pages > thr:
+        while True:
             key = next(walk, None)
-            if key is None:
+            if key is None:  # an empty LRU: shrink_memcg returns -ENOENT until the retries end
+                self._running = False
                 break
+            if budget is not None and done >= budget and entries[key] < 0:
+                break  # the next step is a writeback: no time left for it now
             r = self._scan_one(key)
             if r > 0:
                 done += 1
-            elif r < 0:
+            else:
+                if not r:
+                    self.shrink_worker_rotations += 1
                 failures += 1
                 if failures >= MAX_RECLAIM_RETRIES:
+                    self._running = False
                     break
+            if pool.pages <= thr:
+                self._running = False
+                break
+        self._run_failures = failures
         return done
 
     def shrinker_count(self) -> int:
-        """zswap_shrinker_count: freeable entries minus recent disk swap-ins,
-        scaled by the pool's pages per stored page (its memory-saving factor)."""
+        """``zswap_shrinker_count``: the LRU's entries minus the disk swap-ins
+        since the last count (consumed here), scaled by pool pages per stored
+        entry (the memory-saving factor); 0 when the shrinker is off.
+
+        Pool-wide figures, as the kernel counts without memcg. (With memcg on,
+        6.12 counts the memcg's charged entries; entries of a task in the root
+        cgroup are charged nowhere, so there the count is 0.)
+        """
         stored = len(self._entries)
-        if not stored or not self.writeback:
+        if not self.shrinker_enabled or not stored or not self.writeback:
             return 0
         consumed = min(self._protected, stored)
         self._protected -= consumed
         freeable = stored - consumed
+        if not freeable:
+            return 0
         return freeable * self._pool.pages // stored
 
-    def shrinker_scan(self, nr_to_scan: int | None = None) -> int:
-        """One memory-pressure shrinker call: scan up to ``nr_to_scan`` LRU entries
-        (default: one batch of ``min(count, 128)``) with second chance; return pages written."""
-        if nr_to_scan is None:
-            nr_to_scan = min(self.shrinker_count(), SHRINK_BATCH)
-        if not self.writeback or self.lower is None:
-            return 0
+    def shrinker_scan(self, nr_to_scan: int) -> int:
+        """``zswap_shrinker_scan``: walk ``nr_to_scan`` LRU entries with second
+        chance (a rotation uses up one of them); return the entries written
+        back, or :data:`~swapops.shrinker.SHRINK_STOP` when none was."""
+        if not self.shrinker_enabled or not self.writeback or self.lower is None:
+            return SHRINK_STOP
         self.shrinker_scans += 1
         done = 0
         for key in islice(self._lru(), nr_to_scan):
-            r = self._scan_one(key)
-            if r > 0:
+            if self._scan_one(key) > 0:
                 done += 1
-            elif r < 0:
-                break
-        return done
+        self.shrinker_written_back += done
+        return done if done else SHRINK_STOP
+
+    def _zs_shrinker_count(self) -> int:
+        """zsmalloc's ``zs_shrinker_count``: pages compaction could free."""
+        return self._pool.compactable_pages()
+
+    def _zs_shrinker_scan(self, _nr: int) -> int:
+        """zsmalloc's ``zs_shrinker_scan``: ``zs_compact``; pages freed or SHRINK_STOP."""
+        freed = self._pool.compact()
+        return freed if freed else SHRINK_STOP
+
+    def shrinkers(self) -> tuple[Shrinker, ...]:
+        """``mm-zswap`` (writeback under memory pressure, when ``shrinker_enabled``)
+        and zsmalloc's ``mm-zspool`` (compaction), both ``DEFAULT_SEEKS`` and
+        batch ``SHRINK_BATCH`` as the kernel registers them."""
+        if not self._shrinkers:
+            self._shrinkers = (
+                Shrinker("mm-zswap", self.shrinker_count, self.shrinker_scan),
+                Shrinker("mm-zspool", self._zs_shrinker_count, self._zs_shrinker_scan),
+            )
+        return self._shrinkers
 
     def compact(self) -> int:
         """zs_compact on the pool; return the pages freed."""
@@ -908,6 +1055,7 @@ class ZswapDevice(SwapDevice):
             "reject_compress_poor": self.reject_compress_poor,
             "reject_compress_fail": self.reject_compress_fail,
             "reject_alloc_fail": self.reject_alloc_fail,
+            "reject_reclaim_fail": self.reject_reclaim_fail,
             "decompress_fail": self.decompress_fail,
             "pool_limit_hit": self.pool_limit_hit,
             # /proc/vmstat
@@ -923,9 +1071,11 @@ class ZswapDevice(SwapDevice):
             "lower_pages": len(self._lower_map),
             "rejected_to_lower": self.rejected_to_lower,
             "disk_swapins": self.disk_swapins,
-            "writeback_failures": self.writeback_failures,
             "shrink_worker_runs": self.shrink_worker_runs,
+            "shrink_worker_queued": self._queue_calls,
+            "shrink_worker_rotations": self.shrink_worker_rotations,
             "shrinker_scans": self.shrinker_scans,
+            "shrinker_written_back": self.shrinker_written_back,
             "pages_compacted": self._pool.pages_compacted,
             "compress_calls": self.compress_calls,
             "decompress_calls": self.decompress_calls,

@@ -1,14 +1,14 @@
 """Constants and formulas of the zswap model (what they model is said at each).
 
-Kernel constants come from ``mm/zswap.c`` / ``mm/shrinker.c`` as summarised in
-``/work/shared/docs/kernel-swap.md`` §5; per-page compressor costs from the
-measurements in ``interop.md`` §2. Kernel metadata (``kernel_overhead()``)
-uses :func:`swapops.overhead.zswap_model`.
+Kernel constants come from Linux 6.12 (``mm/internal.h``, ``mm/shrinker.c``);
+per-page compressor costs are this project's measurements (``docs/zswap.md``).
+Kernel metadata (``kernel_overhead()``) uses :func:`swapops.overhead.zswap_model`.
 """
 
 from __future__ import annotations
 
-#: ``shrink_worker`` gives up after this many failed writebacks (``MAX_RECLAIM_RETRIES``).
+#: ``shrink_worker`` gives up after this many failures, a second-chance rotation
+#: counting as one (``MAX_RECLAIM_RETRIES``, ``mm/internal.h``).
 MAX_RECLAIM_RETRIES = 16
 #: Entries one shrinker call scans at most (``SHRINK_BATCH`` in ``mm/shrinker.c``).
 SHRINK_BATCH = 128
@@ -17,7 +17,7 @@ SHRINK_BATCH = 128
 #:
 #: What it models: the time the named compressor takes for one page, as
 #: measured through its Python binding on the reference machine (mean of the
-#: ELF and text columns of ``interop.md`` §2). It is a per-call constant,
+#: ELF and text columns of the corpus measurement in ``docs/zswap.md``). It is a per-call constant,
 #: not a function of the data, and not a kernel (C, in-kernel) speed. zswap
 #: counts compress and decompress calls; ``modeled_time_ns`` multiplies.
 #: Wall time is never used in any decision.
