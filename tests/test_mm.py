@@ -183,7 +183,7 @@ def test_munmap_frees_frames_and_entries() -> None:
 
 
 def test_cluster_readahead_reads_neighbours_and_counts_hits() -> None:
-    system, mm = machine(page_cluster=3)
+    system, mm = machine("swapfile:rotational=on", page_cluster=3)
     mm.spawn(1)
     fill(mm, 1, 2 * RAM)
     out = sorted((pte[1], vp) for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
@@ -195,6 +195,88 @@ def test_cluster_readahead_reads_neighbours_and_counts_hits() -> None:
     assert st["swap_ra"] > 0
     assert 0 < st["swap_ra_hit"] <= st["swap_ra"]
     assert st["swapin_cache_hits"] >= st["swap_ra_hit"]
+    mm.check()
+
+
+def _interleaved(stack: str) -> tuple[swapops.SwapSystem, MM]:
+    """Two processes written page by page in turn: their pages alternate in the
+    swap slots (slot order = eviction order), so slot neighbours are the other
+    process's pages and virtual neighbours are every other slot."""
+    system, mm = machine(stack, page_cluster=3)
+    mm.spawn(1)
+    mm.spawn(2)
+    n = RAM
+    ops = [WRITE] * (2 * n)
+    a = [1 + (i & 1) for i in range(2 * n)]
+    b = [i >> 1 for i in range(2 * n)]
+    mm.replay(ops, a, b)
+    return system, mm
+
+
+def _readahead_owners(mm: MM) -> set[int]:
+    """The processes whose swap PTEs point at the pages read ahead (not yet used)."""
+    ra = {e for e, f in mm.cache.items() if mm.f_ra[f]}
+    return {pid for pid, pt in mm.pts.items() for pte in pt.values() if pte in ra}
+
+
+@pytest.mark.parametrize("rotational", [False, True])
+def test_readahead_follows_swap_use_vma_readahead(rotational: bool) -> None:
+    """Process 1 faults its pages in address order, which are every other slot.
+    Non-rotational swap: VMA readahead opens its window on the virtual walk and
+    reads the process's own PTE neighbours only. Rotational: cluster readahead
+    judges by device offsets, which are never adjacent here, so its window
+    stays at one page (swapin_nr_pages)."""
+    system, mm = _interleaved(f"swapfile:rotational={'on' if rotational else 'off'}")
+    assert system.rotational_swap() == rotational
+    swapped = sorted(vp for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    for vp in swapped[:40]:  # a forward walk: the window opens
+        mm.access(1, vp)
+    st = mm.stats()
+    if rotational:
+        assert st["swap_ra"] == 0
+    else:
+        assert st["swap_ra"] > 0 and st["swap_ra_hit"] > 0
+        assert _readahead_owners(mm) == {1}
+    mm.check()
+
+
+def test_vma_readahead_window_stays_in_the_pmd() -> None:
+    """swap_vma_ra_win clips the window to the fault's 2 MiB (512-page) PMD."""
+    _system, mm = _interleaved("swapfile")
+    swapped = sorted(vp for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    for vp in swapped[:40]:
+        mm.access(1, vp)
+    ra = {e for e, f in mm.cache.items() if mm.f_ra[f]}
+    vps = [vp for vp, pte in mm.pts[1].items() if pte in ra]
+    last = swapped[39]
+    assert vps and all(last < vp <= last + 32 and vp >> 9 == last >> 9 for vp in vps)
+
+
+def test_refault_soon_after_eviction_is_activated() -> None:
+    """workingset_refault: a page swapped in shortly after its eviction (refault
+    distance within the active list) goes to the active list; one evicted long
+    ago does not."""
+    _system, mm = machine(page_cluster=0)
+    mm.spawn(1)
+    fill(mm, 1, RAM)
+    for _ in range(3):  # make the first half hot: referenced twice, activated
+        for vp in range(RAM // 2):
+            mm.access(1, vp)
+        fill(mm, 1, RAM + 64)  # pressure: the cold half goes out
+    assert mm.nr_lru[2] > 0
+    old = next(vp for vp, pte in sorted(mm.pts[1].items()) if isinstance(pte, tuple))
+    fill(mm, 1, 4 * RAM)  # many evictions since: a long refault distance
+    before = mm.counters["workingset_activate_anon"]
+    mm.access(1, old)
+    st = mm.stats()
+    assert st["workingset_refault_anon"] >= 1
+    assert st["workingset_activate_anon"] == before  # too far: inactive
+    # A page evicted by the last reclaim comes back at once: activated.
+    recent = max(mm._shadow, key=mm._shadow.__getitem__)
+    vp = next(v for v, pte in mm.pts[1].items() if pte == recent)
+    mm.access(1, vp)
+    assert mm.counters["workingset_activate_anon"] == before + 1
+    assert mm.f_lru[mm.pts[1][vp]] == 2
     mm.check()
 
 
@@ -418,3 +500,18 @@ def test_ram_limits_are_config_errors_and_frames_are_made_on_use() -> None:
     fill(mm, 1, 5)  # freed frames are reused before new ones are made
     assert len(mm.f_ck) == 10
     mm.check()
+
+
+def test_swap_allocator_gets_the_machines_cpus() -> None:
+    """A run's CPUs reach the swapfile's per-CPU cluster allocator (unless the stack
+    names its own), and reclaim allocates on the faulting process's CPU."""
+    from swapops.runner import Run, build_workload
+
+    r = Run(seed=3, ram="1M", cpus=2)
+    dev = r.swapon("swapfile", size="8M")
+    assert dev.allocator is not None and dev.allocator.nr_cpus == 2
+    r.replay(build_workload("usemem", ram="1M", seed=3, events=4000, pages=600, processes=2))
+    caches = dev.allocator._caches
+    assert caches[0] is not caches[1] and caches[0][0] >= 0 and caches[1][0] >= 0  # both CPUs allocated
+    own = Run(seed=3, ram="1M", cpus=4).swapon("swapfile:cpus=1", size="8M")
+    assert own.allocator is not None and own.allocator.nr_cpus == 1

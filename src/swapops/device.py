@@ -174,6 +174,10 @@ class SwapDevice:
         """
         return ()
 
+    def set_cpu(self, cpu: int) -> None:
+        """Allocations from now on come from simulated CPU ``cpu`` (any int; a
+        layer with fewer CPUs takes it modulo its count). The default ignores it."""
+
     def run_work(self) -> None:
         """Run work this layer queued for later (a kernel workqueue item, such as
         zswap's ``shrink_worker``).
@@ -183,6 +187,15 @@ class SwapDevice:
         passes; a layer with nothing queued returns at once. The default does
         nothing.
         """
+
+    @property
+    def rotational(self) -> bool:
+        """The storage at the bottom of this stack is rotational (no
+        ``SWP_SOLIDSTATE``): one active rotational area makes the kernel use
+        cluster readahead instead of VMA readahead (``nr_rotate_swap``,
+        ``swap_use_vma_readahead``). The default asks the device below; a
+        bottom device without the property is not rotational."""
+        return self.lower.rotational if self.lower is not None else False
 
     def swap_usage(self) -> tuple[int, int] | None:
         """``(total, in use)`` swap pages of the stack this device tops, as

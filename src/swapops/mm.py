@@ -21,15 +21,32 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   in the swap cache is dropped without a rewrite (``swap_dup`` per mapping,
   then ``swap_cache_drop``). ``OutOfSwapSpaceError`` leaves the page in
   memory (activated) and reclaim backs off for a while.
-* **faults**: a swap PTE is faulted in from the swap cache (minor) or read
-  with ``swap_in(entry, cache=True)`` (major) with **cluster readahead** of the
-  aligned block of up to ``2**page_cluster`` slots, its window sized as the
-  kernel's ``swapin_nr_pages`` does from readahead hits. The page stays in the
-  swap cache, clean, so a later reclaim costs no write; a store to it drops
-  the swap copy (or copies the page if another PTE still shares it: COW).
+* **faults**: a swap PTE is faulted in from the swap cache (minor,
+  ``swapin_cache_hits``) or read with ``swap_in(entry, cache=True)`` (major,
+  ``pgmajfault``, as ``do_swap_page`` counts it) with **readahead** as
+  ``swapin_readahead`` chooses (``swap_use_vma_readahead``): VMA readahead
+  (``swap_vma_readahead``: the swap PTEs around the fault in the process's
+  address space, a window from ``__swapin_nr_pages`` of at most
+  ``2**min(page_cluster, 5)`` pages, within the fault's PMD, hits counted per
+  process as per VMA) unless a rotational swap device is active, then cluster
+  readahead (``swap_cluster_readahead``: the aligned block of up to
+  ``2**page_cluster`` slots, its window from global hits). Pages read ahead
+  count ``swap_ra``, a later fault finding one ``swap_ra_hit``. The page
+  stays in the swap cache, clean, so a later reclaim costs no write; a store
+  to it drops the swap copy (or copies the page if another PTE still shares
+  it: COW).
+* **workingset**: every eviction leaves a shadow (``nonresident_age`` then) on
+  the entry; a page coming back from swap (fault or readahead) with a refault
+  distance within the active list is activated (``workingset_refault``,
+  ``workingset_test_recent``), counted in ``workingset_refault_anon`` /
+  ``workingset_activate_anon``.
+* **scheduling points and shrinkers**: after each reclaim batch the layers run
+  queued work (``SwapSystem.run_work``: zswap's shrink worker); after each
+  reclaim run their memory-pressure shrinkers run (``shrink_slab``,
+  :mod:`swapops.shrinker`) at the priority the run's scan corresponds to.
 * **swap full** (``vm_swap_full()``: more than half of the swap slots in
   use, ``nr_swap_pages * 2 < total_swap_pages``, summed over each active
-  stack's bottom device, the space that holds pages): the swap copy of a page is given up so its slot can be
+  stack's ``swap_usage()``: the slots its PTEs take, see :meth:`MM._swap_full`): the swap copy of a page is given up so its slot can be
   reused, as ``folio_free_swap`` does, (a) after a swap-in fault, as
   ``do_swap_page`` does when ``should_try_to_free_swap`` holds, and (b) when
   reclaim activates a page still in the swap cache (``shrink_folio_list``'s
@@ -50,7 +67,8 @@ version``) and the bytes are made by the :class:`~swapops.workloads.ContentMix`
 when a page is swapped out; with ``verify`` every swap-in is compared with them.
 
 Simplifications (documented, deliberate): order-0 pages only (no THP); one
-LRU for the whole machine (no memcg, no NUMA); when reclaim cannot free
+anonymous LRU for the whole machine (no file LRU, no MGLRU, no memcg, no
+NUMA), reclaimed kswapd-like in the faulting context; when reclaim cannot free
 memory (swap full) the model *overcommits* (allocates a frame beyond RAM and
 counts it, ``overcommit_*``) instead of killing a process.
 """
@@ -69,9 +87,27 @@ from .system import SwapEntry, SwapSystem
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
 
 SWAP_CLUSTER_MAX = 32
+SWAP_RA_ORDER_CEILING = 5  # VMA readahead: at most 32 pages (mm/swap_state.c)
+SWAP_RA_HITS_MAX = 63  # SWAP_RA_HITS_MASK with 4 KiB pages
+_PMD_MASK = 511  # pages of a 2 MiB PMD, minus one
 _FMASK = (1 << 32) - 1
 _NONE: tuple[int, ...] = ()  # no process maps the frame (read-ahead or orphaned swap cache)
 _BACKOFF = 256  # faults without reclaim after a page-out failed for lack of swap space
+
+
+def _swapin_nr_pages(prev: int, offset: int, hits: int, max_pages: int, prev_win: int) -> int:
+    """``__swapin_nr_pages`` (``mm/swap_state.c``): the readahead window."""
+    pages = hits + 2
+    if pages == 2:
+        if offset != prev + 1 and offset != prev - 1:
+            pages = 1
+    else:
+        roundup = 4
+        while roundup < pages:
+            roundup <<= 1
+        pages = roundup
+    pages = min(pages, max_pages)
+    return max(pages, prev_win // 2)
 
 
 class DataMismatchError(SwapOpsError):
@@ -87,6 +123,10 @@ class MM:
     :param page_cluster: ``vm.page-cluster``: readahead of up to 2**n pages (0 = off).
     :param verify: compare every swapped-in page with its expected bytes.
     :param watermarks: ``(min, low, high)`` free pages; default from RAM size.
+    :param cpus: simulated CPUs; process ``pid`` runs on CPU ``pid % cpus``, and
+        reclaim allocates swap on the CPU of the process whose fault started it
+        (``SwapSystem.set_cpu``: the per-CPU clusters of ``percpu_swap_cluster``).
+        Where kswapd would run is not modeled.
     """
 
     def __init__(
@@ -98,6 +138,7 @@ class MM:
         page_cluster: int = 3,
         verify: bool = True,
         watermarks: tuple[int, int, int] | None = None,
+        cpus: int = 1,
     ) -> None:
         if ram_pages < 4 * SWAP_CLUSTER_MAX:
             raise ConfigError(
@@ -107,6 +148,8 @@ class MM:
         if not 0 <= page_cluster <= 10:
             raise ConfigError(f"page_cluster {page_cluster} out of range (0..10)")
         self.system = system
+        self.cpus = max(1, int(cpus))
+        self._cpu = 0
         self.content = content
         self.page_cluster = page_cluster
         self.verify = verify
@@ -142,6 +185,11 @@ class MM:
         self._ra_prev = 0
         self._ra_win = 0
         self._ra_hits = 0
+        self._vma_ra_state: dict[int, tuple[int, int, int]] = {}  # pid -> (last fault, window, hits)
+        # workingset (mm/workingset.c): nonresident_age, and the age each
+        # swapped-out page's entry was evicted at (its shadow)
+        self._age = 0
+        self._shadow: dict[SwapEntry, int] = {}
         self._backoff_until = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.nr_faults = 0
@@ -269,6 +317,10 @@ class MM:
     def _fault(self, pid: int, vp: int, write: int) -> None:
         self.nr_faults += 1
         if self.ram_pages - self.nr_used <= self.wmark_low and self.nr_faults >= self._backoff_until:
+            cpu = pid % self.cpus
+            if cpu != self._cpu:
+                self._cpu = cpu
+                self.system.set_cpu(cpu)
             self._reclaim()
         pt = self.pts[pid]
         pte = pt.get(vp)  # reclaim may have changed it
@@ -297,10 +349,14 @@ class MM:
         frame = self.cache.get(entry)
         if frame is not None:
             c["swapin_cache_hits"] += 1
-            if self.f_ra[frame]:
+            if self.f_ra[frame]:  # swap_cache_get_folio: a readahead hit
                 self.f_ra[frame] = 0
                 c["swap_ra_hit"] += 1
-                self._ra_hits += 1
+                state = self._vma_ra_state.get(pid)
+                if state is not None and not self.system.rotational_swap():
+                    self._vma_ra_state[pid] = (state[0], state[1], min(state[2] + 1, SWAP_RA_HITS_MAX))
+                else:
+                    self._ra_hits += 1
             maps = self.f_map[frame]
             if maps:
                 maps.append(pid)
@@ -331,75 +387,133 @@ class MM:
         self.f_swap[frame] = entry
         self.f_wp[frame] = 1
         self.f_ref[frame] = 1
-        self._lru_add(frame, 1)
+        self._lru_add(frame, 2 if self._refault(entry) else 1)
         self.cache[entry] = frame
         pt[vp] = frame
         self._swap_free(entry)
         if readahead and self.page_cluster:
-            self._readahead(entry)
+            self._readahead(pid, pt, vp, entry)
         if self._swap_full():
             self._free_swap(frame)
         return frame
 
     def _ra_window(self, offset: int) -> int:
-        """``swapin_nr_pages``: the readahead window from recent hits."""
+        """``swapin_nr_pages``: the cluster readahead window from recent hits."""
         hits = self._ra_hits
         self._ra_hits = 0
-        max_pages = 1 << self.page_cluster
-        pages = hits + 2
-        if pages == 2:
-            if offset != self._ra_prev + 1 and offset != self._ra_prev - 1:
-                pages = 1
-        else:
-            roundup = 4
-            while roundup < pages:
-                roundup <<= 1
-            pages = roundup
-        pages = min(pages, max_pages)
-        pages = max(pages, self._ra_win // 2)
+        pages = _swapin_nr_pages(self._ra_prev, offset, hits, 1 << self.page_cluster, self._ra_win)
         if not hits:
             self._ra_prev = offset
         self._ra_win = pages
         return pages
 
-    def _readahead(self, entry: SwapEntry) -> None:
-        """Cluster readahead: the aligned block around ``entry`` (``swap_cluster_readahead``)."""
+    def _readahead(self, pid: int, pt: dict[int, Any], vp: int, entry: SwapEntry) -> None:
+        """``swapin_readahead``: VMA-based or cluster readahead, as
+        ``swap_use_vma_readahead()`` decides (VMA-based unless a rotational
+        swap device is active, ``nr_rotate_swap``)."""
+        if self.system.rotational_swap():
+            self._cluster_readahead(entry)
+        else:
+            self._vma_readahead(pid, pt, vp)
+
+    def _cluster_readahead(self, entry: SwapEntry) -> None:
+        """``swap_cluster_readahead``: the aligned block of ``swapin_nr_pages``
+        slots around ``entry`` on the device."""
         swap_type, offset = entry
         mask = self._ra_window(offset) - 1
         if not mask:
             return
-        c = self.counters
-        cache = self.cache
         swapped = self.swapped
         for off in range(max(offset & ~mask, 1), (offset | mask) + 1):
             if off == offset:
                 continue
             other = (swap_type, off)
-            if other in cache:
-                continue
-            ck = swapped.get(other)
-            if ck is None:
-                continue
-            if self.ram_pages - self.nr_used <= self.wmark_min:
+            if other in swapped and not self._ra_read(other):
                 break
-            frame = self._alloc()
-            try:
-                folio = self._swap_in(other, cache=True)
-            except DeviceIOError:
-                self.nr_used -= 1
-                self.free.append(frame)
+
+    def _vma_readahead(self, pid: int, pt: dict[int, Any], vp: int) -> None:
+        """``swap_vma_readahead``: the swap PTEs around the faulting page in the
+        process's address space (``swap_vma_ra_win``: a window of
+        ``__swapin_nr_pages`` pages, at most ``2**min(page_cluster, 5)``, placed
+        after the fault for a forward walk, before it for a backward one, else
+        centred, within the fault's 2 MiB PMD). The window state is per
+        process: the model has one VMA per process. A page already in the swap
+        cache is skipped."""
+        max_win = 1 << min(self.page_cluster, SWAP_RA_ORDER_CEILING)
+        if max_win == 1:
+            return
+        state = self._vma_ra_state.get(pid)
+        prev, prev_win, hits = state if state is not None else (0, 0, 0)
+        win = _swapin_nr_pages(prev, vp, hits, max_win, prev_win)
+        self._vma_ra_state[pid] = (vp, win, 0)
+        if win == 1:
+            return
+        if vp == prev + 1:
+            left = vp
+        elif prev == vp + 1:
+            left = vp - win + 1
+        else:
+            left = vp - (win - 1) // 2
+        pmd = vp & ~_PMD_MASK
+        start = max(left, 0, pmd)
+        end = min(left + win, pmd + _PMD_MASK + 1)
+        for addr in range(start, end):
+            if addr == vp:
                 continue
-            if self.verify and folio.data != self.content(ck):
-                raise DataMismatchError(f"swap entry {other}: data read ahead differs from what was swapped out")
-            self.f_ck[frame] = ck
-            self.f_map[frame] = _NONE
-            self.f_swap[frame] = other
-            self.f_wp[frame] = 1
-            self.f_ra[frame] = 1
-            self.f_ref[frame] = 0
-            self._lru_add(frame, 1)
-            cache[other] = frame
-            c["swap_ra"] += 1
+            pte = pt.get(addr)
+            if pte.__class__ is tuple and pte not in self.cache and not self._ra_read(pte):
+                break
+
+    def _ra_read(self, entry: SwapEntry) -> bool:
+        """Read ``entry`` into the swap cache as a readahead page (``SWAP_RA``);
+        False when memory is too low to go on."""
+        if self.ram_pages - self.nr_used <= self.wmark_min:
+            return False
+        cache = self.cache
+        if entry in cache:
+            return True
+        ck = self.swapped[entry]
+        frame = self._alloc()
+        try:
+            folio = self._swap_in(entry, cache=True)
+        except DeviceIOError:
+            self.nr_used -= 1
+            self.free.append(frame)
+            return True
+        if self.verify and folio.data != self.content(ck):
+            raise DataMismatchError(f"swap entry {entry}: data read ahead differs from what was swapped out")
+        self.f_ck[frame] = ck
+        self.f_map[frame] = _NONE
+        self.f_swap[frame] = entry
+        self.f_wp[frame] = 1
+        self.f_ra[frame] = 1
+        self.f_ref[frame] = 0
+        self._lru_add(frame, 2 if self._refault(entry) else 1)
+        cache[entry] = frame
+        self.counters["swap_ra"] += 1
+        return True
+
+    def _refault(self, entry: SwapEntry) -> bool:
+        """``workingset_refault`` of a page coming back from swap: True if it is
+        to be activated.
+
+        Its entry's shadow holds ``nonresident_age`` when it was evicted; the
+        refault distance (evictions and activations since) is compared with
+        the workingset an anonymous page competes with (``workingset_test_recent``:
+        active file + inactive file + active anon; the model has no file LRU,
+        and assumes free swap space, so the active anonymous list). Counts
+        ``workingset_refault_anon`` and ``workingset_activate_anon``.
+        """
+        eviction = self._shadow.pop(entry, None)
+        if eviction is None:
+            return False
+        c = self.counters
+        c["workingset_refault_anon"] += 1
+        if self._age - eviction > self.nr_lru[2]:
+            return False
+        self._age += 1  # workingset_age_nonresident
+        c["workingset_activate_anon"] += 1
+        return True
 
     def _swap_full(self) -> bool:
         """``vm_swap_full()``: more than half of the swap space is in use
@@ -566,6 +680,7 @@ class MM:
                 self._free_swap(frame)
             if self._backoff_until > self.nr_faults:
                 break
+        self._age += activated  # move_folios_to_lru: active folios age the nonresident clock
         c = self.counters
         c["pgscan_anon"] += scanned
         c["pgsteal_anon"] += freed
@@ -594,6 +709,9 @@ class MM:
                 return False
             if release:
                 del self.swapped[entry]
+            else:
+                self._shadow[entry] = self._age  # workingset_eviction
+            self._age += 1
             del self.cache[entry]
             for pid in maps:
                 pts[pid][vp] = entry
@@ -612,6 +730,8 @@ class MM:
                 c["pageout_errors"] += 1
                 return False
             self.swapped[entry] = ck
+            self._shadow[entry] = self._age  # workingset_eviction
+            self._age += 1
             first = True
             for pid in maps:
                 pts[pid][vp] = entry
@@ -789,7 +909,7 @@ COUNTERS = (
     "swap_ra_hit", "cow", "forks", "exits", "munmaps", "reclaim_runs", "pgscan_anon", "pgsteal_anon",
     "pgactivate", "pgdeactivate", "pgrefill", "pageouts", "clean_drops", "swapcache_dirtied",
     "swapout_failures", "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak",
-    "swapoff_pte_visits", "swap_cache_freed_full",
+    "swapoff_pte_visits", "swap_cache_freed_full", "workingset_refault_anon", "workingset_activate_anon",
 )
 
 

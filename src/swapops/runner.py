@@ -81,6 +81,9 @@ class Run:
     :param ram: RAM size (bytes or "32M").
     :param mix: content mix parts (``{"zero": .15, "random": .1}``).
     :param page_cluster: readahead order (``vm.page-cluster``).
+    :param cpus: simulated CPUs. Every layer with a ``cpus`` option (the
+        swapfile's per-CPU cluster allocator) gets this unless the stack says
+        otherwise; reclaim allocates on the CPU of the process that faulted.
     :param verify: check every swapped-in page's bytes.
     :param event_ns: simulated time per event.
     :param points: samples in the time series.
@@ -99,6 +102,7 @@ class Run:
         ram: int | str = DEFAULT_RAM,
         mix: Mapping[str, float] | None = None,
         page_cluster: int = 3,
+        cpus: int = 1,
         verify: bool = True,
         event_ns: int = DEFAULT_EVENT_NS,
         points: int = 60,
@@ -117,7 +121,10 @@ class Run:
         parts = {**DEFAULT_MIX, **(mix or {})}
         self.mix = ContentMix(parts["zero"], parts["random"], seed=self.seed)
         self.system = quiet_system(self.seed)
-        self.mm = MM(self.system, ram_pages, self.mix.page, page_cluster=page_cluster, verify=verify)
+        if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 1024:
+            raise ConfigError(f"cpus must be a whole number from 1 to 1024, not {cpus!r}")
+        self.cpus = cpus
+        self.mm = MM(self.system, ram_pages, self.mix.page, page_cluster=page_cluster, verify=verify, cpus=cpus)
         self.system.owner = self.mm
         self.event_ns = int(event_ns)
         self.points = points
@@ -136,7 +143,8 @@ class Run:
 
     def stack_spec(self, stack: str) -> StackSpec:
         """Parse ``stack``, check it, and give every layer that has a ``ram``
-        option (zswap's pool limit is a share of RAM) this machine's RAM."""
+        option (zswap's pool limit is a share of RAM) this machine's RAM, and
+        every layer with a ``cpus`` option this machine's CPUs."""
         spec = parse_stack(stack)
         classes = check_stack(spec.modules, self.system.registry)
         layers = []
@@ -144,6 +152,8 @@ class Run:
             opts = layer.option_dict()
             if "ram" in cls.OPTIONS and "ram" not in opts:
                 layer = LayerSpec(layer.module, (*layer.options, ("ram", self.ram_bytes)))
+            if "cpus" in cls.OPTIONS and "cpus" not in opts:
+                layer = LayerSpec(layer.module, (*layer.options, ("cpus", self.cpus)))
             layers.append(layer)
         return StackSpec(tuple(layers))
 
@@ -282,6 +292,7 @@ class Run:
                     "ram_pages": self.mm.ram_pages,
                     "swap_sizes": self.swap_sizes,
                     "page_cluster": self.page_cluster,
+                    "cpus": self.cpus,
                     "event_ns": self.event_ns,
                     "verify": self.verify,
                 },
@@ -349,6 +360,7 @@ def run(
     workload_params: Mapping[str, Any] | None = None,
     mix: Mapping[str, float] | None = None,
     page_cluster: int = 3,
+    cpus: int = 1,
     verify: bool = True,
     swapoff: bool = True,
     points: int = 60,
@@ -368,7 +380,7 @@ def run(
         seed = workload.seed if isinstance(workload, TraceWorkload) else 0
     wl = build_workload(workload, ram=ram, seed=seed, events=events, pages=pages, processes=processes,
                         write_fraction=write_fraction, params=workload_params)
-    r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, verify=verify,
+    r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, cpus=cpus, verify=verify,
             points=points, memory=memory)
     top = r.swapon(stack, size=swap)
     r.replay(wl, progress=progress, trace_out=trace_out)

@@ -44,7 +44,7 @@ from .sizes import parse_size
 from .trace import TraceWorkload
 from .workloads import DEFAULT_WORKLOAD, Workload, parse_mix
 
-TOP_KEYS = {"seed", "ram", "page_cluster", "verify", "event_ns", "points", "memory", "swapon", "workload",
+TOP_KEYS = {"seed", "ram", "page_cluster", "cpus", "verify", "event_ns", "points", "memory", "swapon", "workload",
             "swapoff", "report"}
 SWAPON_KEYS = {"stack", "size", "priority", "options"}
 WORKLOAD_KEYS = {"name", "trace", "events", "pages", "processes", "write_fraction", "mix", "params"}
@@ -83,6 +83,7 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_int, "an integer"),
     "ram": (_size, 'a size such as "16M" or a number of bytes'),
     "page_cluster": (lambda v: _int(v) and 0 <= v <= 10, "an integer from 0 to 10"),
+    "cpus": (lambda v: _int(v) and 1 <= v <= 1024, "an integer from 1 to 1024"),
     "verify": (lambda v: isinstance(v, bool), "true or false"),
     "event_ns": (lambda v: _int(v) and v > 0, "a positive integer (simulated ns per event)"),
     "points": (lambda v: _int(v) and v > 0, "a positive integer"),
@@ -213,6 +214,7 @@ def run_scenario(scn: Mapping[str, Any], *, progress: Progress | None = None) ->
         ram=ram,
         mix=mix,
         page_cluster=int(scn.get("page_cluster", 3)),
+        cpus=int(scn.get("cpus", 1)),
         verify=bool(scn.get("verify", True)),
         event_ns=int(scn.get("event_ns", 1000)),
         points=int(scn.get("points", 60)),

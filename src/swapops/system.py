@@ -760,6 +760,18 @@ class SwapSystem:
                 for dev in area.device.layers():
                     dev.run_work()
 
+    def set_cpu(self, cpu: int) -> None:
+        """The CPU that allocates from now on (per-CPU clusters); every active
+        layer is told (``SwapDevice.set_cpu``). Not on the per-page path."""
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    dev.set_cpu(cpu)
+
+    def rotational_swap(self) -> bool:
+        """An active area sits on rotational storage (``nr_rotate_swap`` > 0)."""
+        return any(area is not None and area.device.rotational for area in self._areas)
+
     def swap_usage(self) -> tuple[int, int]:
         """``(total_swap_pages, pages in use)`` over every area, as ``vm_swap_full()``
         counts them (each stack's ``SwapDevice.swap_usage``; stacks without a

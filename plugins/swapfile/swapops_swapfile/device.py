@@ -55,7 +55,8 @@ class SwapfileDevice(SwapDevice):
         "rotational": Option("bool", None, "rotational media: one global cluster instead of per-CPU "
                              "(default: from the device profile)"),
         "discard": Option("bool", False, "page discard (SWAP_FLAG_DISCARD_PAGES): freed clusters are discarded"),
-        "cpus": Option("int", 1, "simulated CPUs with their own current cluster", minimum=1, maximum=1024),
+        "cpus": Option("int", 1, "simulated CPUs with their own current cluster (a run gives its "
+                       "machine's CPUs)", minimum=1, maximum=1024),
         "device": Option("choice", "ram", "timing profile; flash adds a NAND/FTL model", choices=DEVICES),
         "flash_timing": Option("choice", "emmc", "timing of the NAND model (device=flash)",
                                choices=("emmc", "ufs", "nvme", "sata-ssd")),
@@ -165,6 +166,11 @@ class SwapfileDevice(SwapDevice):
         self._bread = self.backing.read
         self._bfree = self.backing.free
 
+    def set_cpu(self, cpu: int) -> None:
+        """The allocating CPU (``this_cpu_ptr(si->percpu_cluster)``)."""
+        if self.allocator is not None:
+            self.allocator.cpu = cpu % self.allocator.nr_cpus
+
     def fast_ops(self) -> Mapping[str, Callable[..., Any]]:
         # Allocation is the allocator's alone: bind it directly.
         return {"swapops_cluster_alloc": self._alloc}
@@ -252,6 +258,13 @@ class SwapfileDevice(SwapDevice):
     @property
     def swap_type(self) -> str:
         return "file" if self.path is not None else "partition"
+
+    @property
+    def rotational(self) -> bool:
+        """Rotational media (option ``rotational``, default from the device profile)."""
+        if self.allocator is not None:
+            return self.allocator.rotational
+        return False
 
     def io_pages(self) -> tuple[int, int]:
         """Every page read and written here is device I/O (``pswpin``/``pswpout``)."""
