@@ -75,10 +75,13 @@ from swapops.errors import ConfigError, InvalidEntryError
 
 __all__ = [
     "CLASS_BITS",
+    "ClassState",
     "MAX_CHAIN_SIZE",
     "MIN_CHAIN_SIZE",
     "ZS_HANDLE_SIZE",
     "ZS_MIN_ALLOC_SIZE",
+    "SIZE_BITS",
+    "SIZE_MASK",
     "SizeClass",
     "ZsPool",
     "huge_class_size",
@@ -101,10 +104,10 @@ _RATIO_99 = 10
 _RATIO_100 = 11
 _NR_FULLNESS_GROUPS = 12
 
-# Packed per-object word: zspage id << _SIZE_BITS | object size.
-_SIZE_BITS = 20
-_SIZE_MASK = (1 << _SIZE_BITS) - 1
-_MAX_PAGE_SIZE = 1 << 16  # 64 KiB pages (arm64/ppc64); sizes fit in _SIZE_BITS
+# Packed per-object word: zspage id << SIZE_BITS | object size.
+SIZE_BITS = 20
+SIZE_MASK = (1 << SIZE_BITS) - 1
+_MAX_PAGE_SIZE = 1 << 16  # 64 KiB pages (arm64/ppc64); sizes fit in SIZE_BITS
 
 
 @attrs.frozen
@@ -200,8 +203,9 @@ def huge_class_size(chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096)
     return _build(chain_size, page_size)[2]
 
 
-class _ClassState:
-    """Mutable bookkeeping of one merged class (hot path: slots, plain ints).
+class ClassState:
+    """Mutable bookkeeping of one merged class (hot path: slots, plain ints; see
+    :class:`ZsPool` for the fields a fast-path caller may use).
 
     Partial zspages (groups 1..10) are kept in per-group insertion-ordered
     dicts whose *head* (``list_add`` position) is the last key, except one:
@@ -284,6 +288,39 @@ class ZsPool:
     ``malloc``/``free`` validate their argument; ``malloc_unchecked`` and
     ``free_unchecked`` are the same operations for a caller that guarantees
     a size in 1..page_size and a live handle (zswap).
+
+    **Fast-path state** (public, for a per-page caller that cannot afford a
+    Python call per object; zswap's store and load use it). Read-write:
+
+    * ``lut[size]``: the :class:`ClassState` of an object of ``size`` bytes;
+      its ``cur`` (the zspage ``zs_malloc`` fills now, -1 if none), ``opz``
+      (objects per zspage), ``ppz`` (pages per zspage), ``zspages``, and
+      ``down[n]`` (a free that leaves ``n`` objects changes the zspage's
+      fullness group).
+    * ``inuse[zspage]``: objects in a zspage; ``obj[handle]``: the object's
+      word ``zspage << SIZE_BITS | size`` (0 = free); ``free_handles`` and
+      ``free_zspages``: recycled ids, taken with ``pop()`` (LIFO).
+
+    A caller may perform exactly these transitions in place and must call
+    ``malloc_unchecked``/``free_unchecked`` for anything else:
+
+    1. malloc into ``cur`` when it stays partial (``inuse[cur] + 1 < opz``):
+       ``inuse[cur] += 1``;
+    2. malloc with no ``cur`` in a class with ``opz > 1`` when
+       ``free_zspages`` is not empty: ``zid = free_zspages.pop()``,
+       ``inuse[zid] = 1``, ``zspages += 1``, ``pages += ppz``, ``cur = zid``;
+    3. then, for 1 and 2, a handle: ``free_handles.pop()`` or ``len(obj)``
+       (append), with ``obj[handle] = zid << SIZE_BITS | size``;
+    4. free without a group change (``not down[inuse[zid] - 1]``):
+       ``inuse[zid] -= 1``, ``obj[handle] = 0``, ``free_handles.append(handle)``;
+    5. free of the last object of ``cur`` in a class with no other partial
+       zspage (``zid == cur``, ``inuse[zid] == 1``, ``mask == 0``): as 4, then
+       ``zspages -= 1``, ``pages -= ppz``, ``free_zspages.append(zid)``,
+       ``cur = -1``.
+
+    These are the commonest paths of ``malloc_unchecked``/``free_unchecked``
+    verbatim; :meth:`check` recounts everything, and ``tests/test_zswap.py``
+    checks zswap's placement against the kernel transcription.
     """
 
     __slots__ = (
@@ -292,11 +329,11 @@ class ZsPool:
         "pages",
         "pages_compacted",
         "_classes",
-        "_lut",
-        "_obj",
-        "_free_handles",
-        "_inuse",
-        "_free_zspages",
+        "lut",
+        "obj",
+        "free_handles",
+        "inuse",
+        "free_zspages",
     )
 
     def __init__(self, chain_size: int = DEFAULT_CHAIN_SIZE, page_size: int = 4096) -> None:
@@ -305,32 +342,32 @@ class ZsPool:
         self.page_size = page_size
         self.pages = 0
         self.pages_compacted = 0  # zs_pool_stats.pages_compacted
-        states: dict[int, _ClassState] = {}
+        states: dict[int, ClassState] = {}
         for r in reps:
             if r.index not in states:
-                states[r.index] = _ClassState(r)
+                states[r.index] = ClassState(r)
         self._classes = sorted(states.values(), key=lambda s: s.sc.size)
         # Lookup table: compressed length (1..page_size) -> class state, i.e.
         # size_class[get_size_class_index(len + ZS_HANDLE_SIZE)].
         delta = page_size >> CLASS_BITS
         last = len(reps) - 1
-        lut: list[_ClassState] = [self._classes[0]] * (page_size + 1)  # [0] never used
+        lut: list[ClassState] = [self._classes[0]] * (page_size + 1)  # [0] never used
         for length in range(1, page_size + 1):
             s = length + ZS_HANDLE_SIZE
             idx = -(-(s - ZS_MIN_ALLOC_SIZE) // delta) if s > ZS_MIN_ALLOC_SIZE else 0
             lut[length] = states[reps[min(idx, last)].index]
-        self._lut = lut
+        self.lut = lut
         # handle -> zspage << 20 | size; 0 = free; handle 0 unused.  A list,
         # not an array('q'): item access on a list is 3-4x cheaper.
-        self._obj: list[int] = [0]
-        self._free_handles: list[int] = []
-        self._inuse: list[int] = []  # zspage id -> objects in use
-        self._free_zspages: list[int] = []
+        self.obj: list[int] = [0]
+        self.free_handles: list[int] = []
+        self.inuse: list[int] = []  # zspage id -> objects in use
+        self.free_zspages: list[int] = []
 
     @property
     def objects(self) -> int:
         """Objects allocated (``ZS_OBJS_INUSE`` summed over the classes)."""
-        inuse = self._inuse
+        inuse = self.inuse
         return sum(c.objs(inuse) for c in self._classes)
 
     # ------------------------------------------------------------------ hot path
@@ -347,37 +384,37 @@ class ZsPool:
 
     def malloc_unchecked(self, size: int) -> int:
         """``malloc`` for a ``size`` the caller knows is in 1..page_size."""
-        c = self._lut[size]
+        c = self.lut[size]
         zid = c.cur
         if zid >= 0:
             # find_get_zspage: cur is the head of the fullest non-full group.
             # Moving up a group keeps it the head of the (new) fullest group.
-            inuse = self._inuse
+            inuse = self.inuse
             n = inuse[zid] + 1
             inuse[zid] = n
             if n == c.opz:  # full now (group 11, unlisted): the next candidate
                 c.detach()
         else:
             # alloc_zspage: every zspage of the class is full (or none exists).
-            free_z = self._free_zspages
+            free_z = self.free_zspages
             if free_z:
                 zid = free_z.pop()
-                self._inuse[zid] = 1
+                self.inuse[zid] = 1
             else:
-                zid = len(self._inuse)
-                self._inuse.append(1)
+                zid = len(self.inuse)
+                self.inuse.append(1)
             c.zspages += 1
             self.pages += c.ppz
             if c.opz > 1:  # else a huge class: the zspage is full at once
                 c.cur = zid
-        word = zid << _SIZE_BITS | size
-        free_h = self._free_handles
+        word = zid << SIZE_BITS | size
+        free_h = self.free_handles
         if free_h:
             handle = free_h.pop()
-            self._obj[handle] = word
+            self.obj[handle] = word
         else:
-            handle = len(self._obj)
-            self._obj.append(word)
+            handle = len(self.obj)
+            self.obj.append(word)
         return handle
 
     def free(self, handle: int) -> None:
@@ -385,7 +422,7 @@ class ZsPool:
 
         :raises InvalidEntryError: ``handle`` is not a live handle.
         """
-        obj = self._obj
+        obj = self.obj
         word = obj[handle] if 0 < handle < len(obj) else 0
         if not word:
             raise InvalidEntryError(f"zs_free: handle {handle} is not allocated")
@@ -393,13 +430,13 @@ class ZsPool:
 
     def free_unchecked(self, handle: int) -> None:
         """``free`` of a handle the caller knows is live."""
-        obj = self._obj
+        obj = self.obj
         word = obj[handle]
         obj[handle] = 0
-        self._free_handles.append(handle)
-        c = self._lut[word & _SIZE_MASK]
-        zid = word >> _SIZE_BITS
-        inuse = self._inuse
+        self.free_handles.append(handle)
+        c = self.lut[word & SIZE_MASK]
+        zid = word >> SIZE_BITS
+        inuse = self.inuse
         n = inuse[zid] - 1
         inuse[zid] = n
         if not c.down[n]:  # same fullness group: nothing moves
@@ -424,7 +461,7 @@ class ZsPool:
             # free_zspage
             c.zspages -= 1
             self.pages -= c.ppz
-            self._free_zspages.append(zid)
+            self.free_zspages.append(zid)
             c.detach()
             return
         # fix_fullness_group for a listed (or full) zspage that is not cur.
@@ -450,32 +487,32 @@ class ZsPool:
         else:  # free_zspage (a one-object zspage that was not cur)
             c.zspages -= 1
             self.pages -= c.ppz
-            self._free_zspages.append(zid)
+            self.free_zspages.append(zid)
         c.mask = mask
 
     # ------------------------------------------------------------------ queries
 
     def obj_size(self, handle: int) -> int:
         """The compressed length ``handle`` was allocated with."""
-        obj = self._obj
+        obj = self.obj
         word = obj[handle] if 0 < handle < len(obj) else 0
         if not word:
             raise InvalidEntryError(f"handle {handle} is not allocated")
-        return word & _SIZE_MASK
+        return word & SIZE_MASK
 
     def zspage_of(self, handle: int) -> int:
         """The id of the zspage holding ``handle`` (a model label, recycled; for tests)."""
-        obj = self._obj
+        obj = self.obj
         word = obj[handle] if 0 < handle < len(obj) else 0
         if not word:
             raise InvalidEntryError(f"handle {handle} is not allocated")
-        return word >> _SIZE_BITS
+        return word >> SIZE_BITS
 
     def size_class(self, size: int) -> SizeClass:
         """The (merged) class an object of ``size`` compressed bytes goes to."""
         if not 0 < size <= self.page_size:
             raise ConfigError(f"size {size} not in 1..{self.page_size}")
-        return self._lut[size].sc
+        return self.lut[size].sc
 
     def classes(self) -> list[SizeClass]:
         """The pool's distinct (merged) classes, smallest first."""
@@ -483,7 +520,7 @@ class ZsPool:
 
     def class_usage(self) -> list[tuple[SizeClass, int, int]]:
         """Per class in use: (class, zspages, objects) — debugfs ``classes`` rows."""
-        inuse = self._inuse
+        inuse = self.inuse
         return [(c.sc, c.zspages, c.objs(inuse)) for c in self._classes if c.zspages]
 
     def fullness(self, size: int) -> list[list[int]]:
@@ -493,14 +530,14 @@ class ZsPool:
         (the kernel's list order). Full zspages are not listed.
         """
         self.size_class(size)  # validates size
-        c = self._lut[size]
+        c = self.lut[size]
         out = [list(reversed(c.groups[g])) for g in range(_RATIO_10, _RATIO_99 + 1)]
         if c.cur >= 0:
-            out[c.fg[self._inuse[c.cur]] - _RATIO_10].insert(0, c.cur)
+            out[c.fg[self.inuse[c.cur]] - _RATIO_10].insert(0, c.cur)
         return out
 
     def _words(self) -> np.ndarray:
-        return np.fromiter(self._obj, dtype=np.int64, count=len(self._obj))
+        return np.fromiter(self.obj, dtype=np.int64, count=len(self.obj))
 
     def stats(self) -> dict[str, int]:
         """Pool counters (debugfs ``classes`` totals plus a few derived ones).
@@ -513,7 +550,7 @@ class ZsPool:
         """
         groups = [0] * _NR_FULLNESS_GROUPS
         zspages = obj_allocated = bytes_allocated = huge = freeable = objects = 0
-        inuse = self._inuse
+        inuse = self.inuse
         for c in self._classes:
             if not c.zspages:
                 continue
@@ -534,7 +571,7 @@ class ZsPool:
                 groups[c.fg[inuse[c.cur]]] += 1
                 listed += 1
             groups[_RATIO_100] += c.zspages - listed
-        bytes_stored = int((self._words() & _SIZE_MASK).sum())
+        bytes_stored = int((self._words() & SIZE_MASK).sum())
         out = {
             "pages": self.pages,
             "pool_bytes": self.pages * self.page_size,
@@ -556,21 +593,21 @@ class ZsPool:
 
         :raises AssertionError: with what disagrees.
         """
-        inuse = self._inuse
+        inuse = self.inuse
         count = [0] * len(inuse)
-        cls_of: dict[int, _ClassState] = {}
+        cls_of: dict[int, ClassState] = {}
         objs: dict[int, int] = {}
-        for word in self._obj:
+        for word in self.obj:
             if word:
-                z = word >> _SIZE_BITS
-                c = self._lut[word & _SIZE_MASK]
+                z = word >> SIZE_BITS
+                c = self.lut[word & SIZE_MASK]
                 count[z] += 1
                 if cls_of.setdefault(z, c) is not c:
                     raise AssertionError(f"zspage {z} holds objects of two classes")
                 objs[id(c)] = objs.get(id(c), 0) + 1
-        free_z = set(self._free_zspages)
-        free_h = set(self._free_handles)
-        if any(self._obj[h] for h in free_h) or len(free_h) != len(self._free_handles):
+        free_z = set(self.free_zspages)
+        free_h = set(self.free_handles)
+        if any(self.obj[h] for h in free_h) or len(free_h) != len(self.free_handles):
             raise AssertionError("free handle list holds a live or duplicate handle")
         pages = 0
         for c in self._classes:
@@ -612,7 +649,7 @@ class ZsPool:
     def compactable_pages(self) -> int:
         """``zs_shrinker_count``: the pages :meth:`compact` would free now
         (``zs_can_compact`` summed over the classes)."""
-        inuse = self._inuse
+        inuse = self.inuse
         return sum(c.can_compact(c.objs(inuse)) for c in self._classes if c.zspages > 1)
 
     def compact(self) -> int:
@@ -622,8 +659,8 @@ class ZsPool:
         zspages.  Cost: one pass over the handle table (numpy) when any class
         has something to free, then work proportional to the objects moved.
         """
-        inuse = self._inuse
-        todo: list[tuple[_ClassState, int]] = []
+        inuse = self.inuse
+        todo: list[tuple[ClassState, int]] = []
         for c in reversed(self._classes):
             if c.zspages > 1:
                 objs = c.objs(inuse)
@@ -640,7 +677,7 @@ class ZsPool:
                 for zid in c.groups[g]:
                     members[zid] = []
         words = self._words()
-        zids = words >> _SIZE_BITS
+        zids = words >> SIZE_BITS
         live = words != 0
         del words
         wanted = np.fromiter(members, dtype=np.int64, count=len(members))
@@ -655,7 +692,7 @@ class ZsPool:
         self.pages_compacted += freed
         return freed
 
-    def _isolate(self, c: _ClassState, order: range) -> int:
+    def _isolate(self, c: ClassState, order: range) -> int:
         """Remove and return the head zspage of the first non-empty group in ``order``."""
         for g in order:
             grp = c.groups[g]
@@ -667,18 +704,18 @@ class ZsPool:
                 return zid
         return -1
 
-    def _putback(self, c: _ClassState, zid: int) -> int:
+    def _putback(self, c: ClassState, zid: int) -> int:
         """``putback_zspage``: insert at the head of its group; return the group."""
-        g = c.fg[self._inuse[zid]]
+        g = c.fg[self.inuse[zid]]
         if _RATIO_10 <= g <= _RATIO_99:
             c.groups[g][zid] = None
             c.mask |= 1 << g
         return g
 
-    def _compact_class(self, c: _ClassState, members: dict[int, list[int]], objs: int) -> int:
+    def _compact_class(self, c: ClassState, members: dict[int, list[int]], objs: int) -> int:
         """``__zs_compact`` for one class holding ``objs`` objects (moves keep the count)."""
-        inuse = self._inuse
-        obj = self._obj
+        inuse = self.inuse
+        obj = self.obj
         opz = c.opz
         dense_first = range(_RATIO_99, _RATIO_10 - 1, -1)
         sparse_first = range(_RATIO_10, _RATIO_99 + 1)
@@ -699,15 +736,15 @@ class ZsPool:
             moved = src_list[len(src_list) - k :]
             del src_list[len(src_list) - k :]
             dst_list.extend(moved)
-            dst_word = dst << _SIZE_BITS
+            dst_word = dst << SIZE_BITS
             for h in moved:
-                obj[h] = dst_word | (obj[h] & _SIZE_MASK)
+                obj[h] = dst_word | (obj[h] & SIZE_MASK)
             inuse[src] -= k
             inuse[dst] += k
             if self._putback(c, src) == _RATIO_0:  # free_zspage
                 c.zspages -= 1
                 self.pages -= c.ppz
-                self._free_zspages.append(src)
+                self.free_zspages.append(src)
                 freed += c.ppz
             if inuse[dst] == opz:
                 self._putback(c, dst)

@@ -52,8 +52,8 @@ from swapops.folio import Folio
 from swapops.options import Option
 from swapops.shrinker import SHRINK_STOP, Shrinker
 from swapops.sizes import PAGE_SIZE
-from swapops.zsmalloc import _SIZE_BITS as _ZS_SIZE_BITS
-from swapops.zsmalloc import _SIZE_MASK as _ZS_SIZE_MASK
+from swapops.zsmalloc import SIZE_BITS as _ZS_SIZE_BITS
+from swapops.zsmalloc import SIZE_MASK as _ZS_SIZE_MASK
 from swapops.zsmalloc import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, ZsPool
 
 from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES
@@ -63,13 +63,11 @@ MODE_UNSET, MODE_DIRECT, MODE_KEYED = -1, 0, 1
 _MODE_NAMES = {MODE_UNSET: "unset", MODE_DIRECT: "direct", MODE_KEYED: "keyed"}
 
 # _ZS_INLINE: the order-0 store and load run the commonest paths of
-# ``ZsPool.malloc_unchecked`` (the class's current zspage takes the object
-# without filling up; a new zspage from the recycled ids) and of
-# ``ZsPool.free_unchecked`` (no fullness-group change; the class's only
-# partial zspage empties) in place, on the pool's own state, and call the pool
-# for everything else: two Python calls fewer per page. They must stay
-# identical to the pool's; tests/test_zswap.py checks the placement against
-# the kernel transcription of tests/test_zsmalloc.py.
+# ``ZsPool.malloc_unchecked`` and ``free_unchecked`` in place through the
+# pool's documented fast-path state (``ZsPool``'s docstring lists the five
+# transitions allowed), and call the pool for everything else: two Python
+# calls fewer per page. tests/test_zswap.py checks the placement against the
+# kernel transcription of tests/test_zsmalloc.py.
 
 
 class ZswapDevice(SwapDevice):
@@ -367,13 +365,13 @@ class ZswapDevice(SwapDevice):
                 return
         # zs_malloc, its two commonest paths inline (see _ZS_INLINE), the rest
         # through the pool.
-        cs = pool._lut[n]
+        cs = pool.lut[n]
         zid = cs.cur
-        inuse = pool._inuse
+        inuse = pool.inuse
         if zid >= 0 and inuse[zid] + 1 < cs.opz:  # cur takes it and is not full yet
             inuse[zid] += 1
-        elif zid < 0 and cs.opz > 1 and pool._free_zspages:  # alloc_zspage, a recycled id
-            zid = pool._free_zspages.pop()
+        elif zid < 0 and cs.opz > 1 and pool.free_zspages:  # alloc_zspage, a recycled id
+            zid = pool.free_zspages.pop()
             inuse[zid] = 1
             cs.zspages += 1
             pool.pages += cs.ppz
@@ -381,13 +379,13 @@ class ZswapDevice(SwapDevice):
         else:
             zid = -1
         if zid >= 0:
-            free_h = pool._free_handles
+            free_h = pool.free_handles
             if free_h:
                 h = free_h.pop()
-                pool._obj[h] = zid << _ZS_SIZE_BITS | n
+                pool.obj[h] = zid << _ZS_SIZE_BITS | n
             else:
-                h = len(pool._obj)
-                pool._obj.append(zid << _ZS_SIZE_BITS | n)
+                h = len(pool.obj)
+                pool.obj.append(zid << _ZS_SIZE_BITS | n)
         else:
             h = self._malloc(n)
         try:
@@ -587,23 +585,23 @@ class ZswapDevice(SwapDevice):
         objs[h] = b""
         # zs_free, its two commonest paths inline (see _ZS_INLINE).
         pool = self._pool
-        words = pool._obj
+        words = pool.obj
         word = words[h]
-        cs = pool._lut[word & _ZS_SIZE_MASK]
+        cs = pool.lut[word & _ZS_SIZE_MASK]
         zid = word >> _ZS_SIZE_BITS
-        inuse = pool._inuse
+        inuse = pool.inuse
         n = inuse[zid] - 1
         if not cs.down[n]:  # same fullness group: only the count changes
             inuse[zid] = n
             words[h] = 0
-            pool._free_handles.append(h)
+            pool.free_handles.append(h)
         elif not n and zid == cs.cur and not cs.mask:  # free_zspage of the class's only partial
             inuse[zid] = 0
             words[h] = 0
-            pool._free_handles.append(h)
+            pool.free_handles.append(h)
             cs.zspages -= 1
             pool.pages -= cs.ppz
-            pool._free_zspages.append(zid)
+            pool.free_zspages.append(zid)
             cs.cur = -1
         else:
             self._zfree(h)
