@@ -52,9 +52,9 @@ from swapops.folio import Folio
 from swapops.options import Option
 from swapops.shrinker import SHRINK_STOP, Shrinker
 from swapops.sizes import PAGE_SIZE
+from swapops.zsmalloc import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, ZsPool
 from swapops.zsmalloc import SIZE_BITS as _ZS_SIZE_BITS
 from swapops.zsmalloc import SIZE_MASK as _ZS_SIZE_MASK
-from swapops.zsmalloc import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, ZsPool
 
 from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES
 
