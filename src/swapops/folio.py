@@ -7,10 +7,9 @@ operation, so it must be cheap (no attrs validators on this path).
 
 from __future__ import annotations
 
+from .constants import MAX_ORDER, PAGE_SHIFT, PAGE_SIZE
 from .errors import ConfigError
-from .sizes import PAGE_SHIFT, PAGE_SIZE
 
-MAX_ORDER = 9  # PMD_ORDER on x86-64: 512 pages, one swap cluster
 _SIZE_TO_ORDER = {PAGE_SIZE << order: order for order in range(MAX_ORDER + 1)}
 ZERO_PAGES: tuple[bytes, ...] = tuple(bytes(PAGE_SIZE << o) for o in range(MAX_ORDER + 1))
 

@@ -30,6 +30,7 @@ import pluggy
 
 from . import hookspecs
 from .clock import SimClock
+from .constants import CLUSTER_MASK, CLUSTER_SHIFT, MAX_SWAPFILES
 from .device import DeviceDispatch, SwapContext, SwapDevice
 from .errors import (
     ConfigError,
@@ -48,10 +49,7 @@ from .registry import ModuleRegistry, make_plugin_manager
 from .sizes import PAGE_SIZE
 from .stack import StackSpec, check_stack, merge_kwargs, parse_stack
 
-MAX_SWAPFILES = 32
 DEF_SWAP_PRIO = -1
-CLUSTER_SHIFT = 9
-CLUSTER_MASK = (1 << CLUSTER_SHIFT) - 1
 
 # Swap table byte per slot (cf. the P4 swap table: 4 count bits + Z flag).
 COUNT_MASK = 0x0F

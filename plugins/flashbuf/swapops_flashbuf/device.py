@@ -73,7 +73,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 import swapops
-from swapops.cluster import CLUSTER_SIZE, UNBOUNDED_SIZE, ClusterAllocator
+from swapops.cluster import ClusterAllocator
+from swapops.constants import CLUSTER_SIZE, MAX_ORDER, UNBOUNDED_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from swapops.folio import Folio
@@ -84,7 +85,6 @@ NONE = -1
 _FREE, _OPEN, _CLOSED = 0, 1, 2
 MIN_RESERVE_SEGMENTS = 3
 DEFAULT_SEGMENT = 256
-MAX_ORDER = 9
 
 # Modeled kernel metadata (see kernel_overhead): a segment summary entry
 # (base, live count, mtime, write count, state), a reverse-map entry per

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import swapops
 from swapops import overhead
-from swapops.cluster import CLUSTER_SIZE, ClusterAllocator
+from swapops.cluster import ClusterAllocator
+from swapops.constants import CLUSTER_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidSwapHeaderError
 from swapops.folio import Folio

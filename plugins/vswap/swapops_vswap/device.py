@@ -45,15 +45,12 @@ from typing import Any, ClassVar
 import swapops
 from swapops import overhead
 from swapops.cluster import ClusterAllocator
+from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, CLUSTER_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError
 from swapops.folio import ZERO_PAGES, Folio
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
-
-CLUSTER_SHIFT = 9
-CLUSTER_SIZE = 1 << CLUSTER_SHIFT
-CLUSTER_MASK = CLUSTER_SIZE - 1
 
 ZERO = -1  # never written (the core's zero flag, or not yet written)
 FOLIO = -2  # content held in memory by vswap
