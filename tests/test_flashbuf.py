@@ -674,7 +674,7 @@ def test_cleaning_refused_below_keeps_consumed_pages(sys_: swapops.SwapSystem) -
     for e in list(live)[::2]:  # half of every segment dies
         sys_.swap_free(e)
         del live[e]
-    real = fb._lwrite
+    real = fb.lower_write
     calls = [0]
 
     def one_page_then_refuse(slot: int, folio: Folio) -> None:
@@ -683,14 +683,14 @@ def test_cleaning_refused_below_keeps_consumed_pages(sys_: swapops.SwapSystem) -
         calls[0] += 1
         real(slot, folio)
 
-    fb._lwrite = one_page_then_refuse
+    fb.lower_write = one_page_then_refuse
     with pytest.raises(OutOfSwapSpaceError):
         fb.clean_segments(1)
     st = fb.stats()
     assert st["cleaning_copies"] == 1 and st["segments_cleaned"] == 0
     assert st["rehomed"] == 7  # the victim's other live pages, consumed by the loads, are buffered
     fb.check_invariants()
-    fb._lwrite = real
+    fb.lower_write = real
     for e, k in live.items():
         assert sys_.swap_in(e).data == page(k)
     sys_.unplug()

@@ -51,6 +51,8 @@ OPTIONAL_OPS = (
     "swapops_detach_lower",
     "swapops_attach_lower",
 )
+#: Every device operation: the ``swapops_*`` names a device may define.
+DEVICE_OPS = MANDATORY_OPS + OPTIONAL_OPS
 
 # --------------------------------------------------------------------------
 # Registration

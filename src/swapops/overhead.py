@@ -420,9 +420,7 @@ def physical_model(nr_slots: int, upper: SwapDevice | None = None) -> OverheadMo
     ``kernel_design`` attribute (``"v5"`` by default). Otherwise the current
     kernel: :func:`swap_table_p4` (48 B/cluster + 8 B/slot swap table).
     """
-    dev = upper
-    while dev is not None and dev.KIND == "filter":
-        dev = dev.upper
+    dev = upper if upper is None or upper.KIND != "filter" else upper.effective_upper  # filters are transparent
     if dev is not None and dev.KIND == "virtual":
         return vswap_physical(nr_slots, str(getattr(dev, "kernel_design", "v5")))
     return swap_table_p4(nr_slots)

@@ -193,12 +193,6 @@ class FlashbufDevice(SwapDevice):
         if lower is None or lower.ops is None:
             raise ConfigError("flashbuf needs a lower device")
         opts = self.options
-        ops = lower.ops
-        self._lalloc = ops.alloc
-        self._lfree = ops.free
-        self._lwrite = ops.write
-        self._lread = ops.read
-        self._ldiscard = ops.discard
         self._clock = ctx.clock
         seg = opts["segment"] or flash_block_pages(lower) or DEFAULT_SEGMENT
         self.S = S = int(seg)
@@ -258,7 +252,7 @@ class FlashbufDevice(SwapDevice):
         self._greedy = opts["cleaning"] == "greedy"
         self._dedup = bool(opts["dedup"])
         self._discard = bool(opts["discard"])
-        self._rf = Folio._empty(0)
+        self._rf = Folio.empty(0)
         self.allocator = ClusterAllocator(size, large_orders=True)
         self._afree = self.allocator.free
         self._aalloc = self.allocator.alloc
@@ -267,7 +261,7 @@ class FlashbufDevice(SwapDevice):
     def _claim(self, want: int | None) -> list[int]:
         """Claim the lower slot space and cut it into segments; return their base slots."""
         S = self.S
-        alloc = self._lalloc
+        alloc = self.lower_alloc
         runs: list[tuple[int, int]] = []
         got = 0
         limit = None if want is None else want + 2 * CLUSTER_SIZE
@@ -311,7 +305,7 @@ class FlashbufDevice(SwapDevice):
         end = start + nr
         while pos < end:  # one lower cluster at a time
             stop = min((pos // CLUSTER_SIZE + 1) * CLUSTER_SIZE, end)
-            self._lfree(pos, stop - pos)
+            self.lower_free(pos, stop - pos)
             pos = stop
 
     def _release(self, bases: list[int] | array[int]) -> None:
@@ -470,8 +464,8 @@ class FlashbufDevice(SwapDevice):
         if first >= 0 and first // S == (first + nr - 1) // S:
             base = self._seg_base[first // S] + first % S
             if not base & (nr - 1) and all(loc[offset + k] == first + k for k in range(1, nr)):
-                f = Folio._empty(folio.order)
-                self._lread(base, f)
+                f = Folio.empty(folio.order)
+                self.lower_read(base, f)
                 self.n_reads_below += nr
                 if f.dirty:  # the lower load consumed its copy: keep the pages here
                     data = f.data
@@ -488,7 +482,7 @@ class FlashbufDevice(SwapDevice):
             seg = where // S
             f = self._rf
             f.dirty = False
-            self._lread(self._seg_base[seg] + where - seg * S, f)
+            self.lower_read(self._seg_base[seg] + where - seg * S, f)
             self.n_reads_below += 1
             data = f.data
             if f.dirty:
@@ -560,7 +554,7 @@ class FlashbufDevice(SwapDevice):
             self._seg_live[seg] -= 1
             self._rev[where] = NONE
             if self._discard:
-                self._ldiscard(self._seg_base[seg] + where - seg * S, 1)
+                self.lower_discard(self._seg_base[seg] + where - seg * S, 1)
                 self.n_discards += 1
             return
         # a buffered page: move the last buffered page into its place
@@ -685,7 +679,7 @@ class FlashbufDevice(SwapDevice):
         first = victim * S
         base = self._seg_base[victim]
         rev = self._rev
-        read = self._lread
+        read = self.lower_read
         datas: list[bytes] = []
         srcs: list[int] = []
         consumed: list[int] = []  # indexes of pages an exclusive lower load took
@@ -693,7 +687,7 @@ class FlashbufDevice(SwapDevice):
         try:
             for ppn in range(first, first + S):
                 if rev[ppn] >= 0:
-                    f = Folio._empty(0)
+                    f = Folio.empty(0)
                     read(base + ppn - first, f)
                     if f.dirty:
                         consumed.append(len(datas))
@@ -726,10 +720,10 @@ class FlashbufDevice(SwapDevice):
         start = prev = ppns[0]
         for p in ppns[1:]:
             if p != prev + 1:
-                self._ldiscard(start + delta, prev - start + 1)
+                self.lower_discard(start + delta, prev - start + 1)
                 start = p
             prev = p
-        self._ldiscard(start + delta, prev - start + 1)
+        self.lower_discard(start + delta, prev - start + 1)
         self.n_discards += len(ppns)
 
     def _log_write(self, datas: list[bytes], srcs: list[int] | None) -> None:
@@ -746,7 +740,7 @@ class FlashbufDevice(SwapDevice):
         live = self._seg_live
         bown = self._bown
         aux = bool(self._extra or self._lhash)
-        write = self._lwrite
+        write = self.lower_write
         max_order = self._write_order
         i = 0
         while i < n:
@@ -766,7 +760,7 @@ class FlashbufDevice(SwapDevice):
                 if lslot:
                     order = min(order, (lslot & -lslot).bit_length() - 1)
                 cnt = 1 << order
-                f = Folio._empty(order)
+                f = Folio.empty(order)
                 f.data = datas[j] if cnt == 1 else b"".join(datas[j : j + cnt])
                 try:
                     write(lslot, f)
