@@ -17,11 +17,14 @@ from swapops.sizes import parse_size
 pytest.importorskip("swapops_flashbuf")
 pytest.importorskip("swapops_swapfile")
 
+from scripts import load  # noqa: E402
 from swapops_flashbuf import FlashbufDevice  # noqa: E402
-from swapops_flashbuf.experiment import compare, format_table, run_workload  # noqa: E402
 from swapops_swapfile import SwapfileDevice  # noqa: E402
 
 FLASH = "swapfile:device=flash,op=0.07,pages_per_block=64,gc=greedy"
+
+_experiment = load("docs/examples/flashbuf_experiment.py", "flashbuf_experiment")
+compare, format_table, run_workload = _experiment.compare, _experiment.format_table, _experiment.run_workload
 
 
 def page(key: int) -> bytes:
