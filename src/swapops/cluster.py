@@ -3,7 +3,7 @@
 Used by the swapfile module (a physical area of fixed size with bad slots; the
 caller marks slot 0, the header, bad), by vswap (a virtual space, possibly
 unbounded) and by flashbuf. It follows ``cluster_alloc_swap_entry`` and its
-helpers as of linux-mm ``swapfile.c`` @000bd100 (see ``docs/kernel-swap.md``
+helpers as of linux-mm ``swapfile.c`` @000bd100 (see ``docs/kernel.md``
 §4.4–4.5):
 
 * The slot space is cut into clusters of :data:`CLUSTER_SIZE` (512) slots. A

@@ -1,8 +1,8 @@
 """The flashbuf device: a RAM write buffer and a log of erase-block-sized segments.
 
 flashbuf turns the random, page-sized writes of swap into sequential writes of
-whole erase blocks (YoungJun Park's "Flash Friendly Swap", ``kernel-swap.md``
-§3.1; Nhat's delalloc recipe: allocate freely, buffer, then allocate a
+whole erase blocks (YoungJun Park's "Flash Friendly Swap", ``docs/kernel.md``
+§5; Nhat's delalloc recipe: allocate freely, buffer, then allocate a
 *contiguous* run and flush it). It is a log-structured layer (as LFS/F2FS):
 
 * **Own slot space.** The layer above allocates slots from flashbuf's own

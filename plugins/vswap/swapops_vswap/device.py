@@ -3,7 +3,7 @@
 The top of a stack hands out *virtual* slots from its own cluster allocator
 (:class:`swapops.cluster.ClusterAllocator`, unbounded by default: clusters are
 created on first use and dropped when they empty). Each virtual slot has a
-backing state, as ``enum swap_type`` in v5 (``kernel-swap.md`` §1.3):
+backing state, as ``enum swap_type`` in v5 (``docs/kernel.md`` §5):
 
 ``ZERO``
     allocated but never written: the core keeps zero-filled folios as a flag
