@@ -214,16 +214,11 @@ class FaultyDevice(SwapDevice):
         self.lower_read(offset, folio)
 
     @swapops.hookimpl
-    def swapops_unplug(self) -> None:
-        self.lower_unplug()
-
-    @swapops.hookimpl
     def swapops_discard(self, offset: int, nr: int) -> None:
         self.lower_discard(offset, nr)
 
-    @swapops.hookimpl
-    def swapops_tick(self, now_ns: int) -> None:
-        self.lower_tick(now_ns)
+    # unplug and tick: not passed on, the core calls them on every layer
+    # (docs/hooks.md, the calling convention of a stack)
 
     # -- handle API ----------------------------------------------------------------
 
