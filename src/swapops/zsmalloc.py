@@ -6,7 +6,7 @@ effect of compaction follow the kernel's algorithm.  zswap and other
 compressed modules keep the compressed bytes themselves and ask this pool how
 much memory they would cost.
 
-Geometry (``/work/shared/docs/kernel-swap.md`` §5.5, ``interop.md`` §3):
+Geometry (``mm/zsmalloc.c``, ``mm/Kconfig``; ``docs/kernel.md`` §3):
 
 * ``ZS_SIZE_CLASS_DELTA`` = page_size >> ``CLASS_BITS`` (8) = 16 B at 4 KiB,
   ``ZS_MIN_ALLOC_SIZE`` 32, ``ZS_MAX_ALLOC_SIZE`` = page_size; class *i* has

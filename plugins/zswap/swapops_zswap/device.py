@@ -5,7 +5,7 @@ compressed bytes are kept here; the pool's memory in pages comes from the
 zsmalloc model (:class:`swapops.zsmalloc.ZsPool`), which places every object
 in a size class and a zspage exactly as ``zs_malloc`` would.
 
-Two modes, fixed once the stack is complete (see ``docs/zswap.md``):
+Two modes, fixed at activation (see ``docs/zswap.md``):
 
 DIRECT (mainline: a device below and no virtual layer above)
     zswap entries *are* the lower device's slots: ``swapops_cluster_alloc``
@@ -20,9 +20,11 @@ KEYED (under a ``virtual`` layer such as vswap, or with nothing below)
     With no device below, writeback must be off and a page the pool cannot
     take is refused with :class:`~swapops.errors.OutOfSwapSpaceError`.
 
-The mode is chosen on the first operation rather than in
-``swapops_activate``: the core builds a stack bottom-up, so the layer above
-does not exist yet when this one is activated.
+The stack builder links every layer before it activates any
+(:class:`swapops.stack.StackBuilder`), so ``swapops_activate`` sees the layer
+above (through filters) and fixes the mode. Only ``swapon(..., lower=zswap)``,
+stacking new layers on an unused zswap, changes its neighbours later: the
+builder then calls :meth:`ZswapDevice.relink`, which decides again.
 
 Per-entry state, kept small and plain:
 
@@ -44,8 +46,9 @@ from typing import Any, ClassVar
 
 import swapops
 from swapops import overhead
-from swapops.cluster import UNBOUNDED_SIZE, ClusterAllocator
+from swapops.cluster import ClusterAllocator
 from swapops.compress import AVAILABLE_COMPRESSORS, DEFAULT_COMPRESSOR, get_compressor
+from swapops.constants import UNBOUNDED_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from swapops.folio import Folio
@@ -118,8 +121,8 @@ class ZswapDevice(SwapDevice):
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
         super().__init__(options, lower)
         opts = self.options
-        if opts["writeback"] is None:
-            opts["writeback"] = lower is not None
+        if opts["writeback"] is None:  # on when some layer below can hold pages
+            opts["writeback"] = lower is not None and self.lower_holds() != "nothing"
         if lower is None and opts["writeback"]:
             raise ConfigError(
                 "zswap: writeback=on needs a device below; zswap may be the bottom of a stack only "
@@ -209,58 +212,35 @@ class ZswapDevice(SwapDevice):
         # Sizes are 1..PAGE_SIZE and handles our own: the unchecked twins.
         self._malloc = self._pool.malloc_unchecked
         self._zfree = self._pool.free_unchecked
-        if self.lower is not None:
-            lops = self.lower.ops
-            if lops is None:
-                raise ConfigError("zswap: the device below is not bound")
-            self._lower_alloc: Callable[[int], int] = lops.alloc
-            self._lower_free: Callable[[int, int], None] = lops.free
-            self._lower_write: Callable[[int, Folio], None] = lops.write
-            self._lower_read: Callable[[int, Folio], None] = lops.read
-            self._lower_discard: Callable[[int, int], None] = lops.discard
-            # The mode waits for the layer above (created after this activation).
-            self._alloc: Callable[[int], int] = self._resolve_then_alloc
-            self._free_keys: Callable[[int, int], None] = self._resolve_then_free
-        else:
-            self._set_mode(MODE_KEYED)
+        self._set_mode(self._stack_mode())
 
-    def _upper_kind(self) -> str | None:
-        dev = self.upper
-        while dev is not None and dev.KIND == "filter":  # filters are transparent
-            dev = dev.upper
-        return dev.KIND if dev is not None else None
+    def _stack_mode(self) -> int:
+        """KEYED under a virtual layer (filters are looked through) or with
+        nothing below; DIRECT otherwise (mainline)."""
+        upper = self.effective_upper
+        if self.lower is None or (upper is not None and upper.KIND == "virtual"):
+            return MODE_KEYED
+        return MODE_DIRECT
 
-    def _current_mode(self) -> int:
-        """The mode, or the one the stack as it stands now would get (without fixing it)."""
-        if self.mode != MODE_UNSET:
-            return self.mode
-        keyed = self.lower is None or self._upper_kind() == "virtual"
-        return MODE_KEYED if keyed else MODE_DIRECT
-
-    def _resolve_mode(self) -> int:
-        """Fix the mode (first key handed out): the stack is complete by then."""
-        if self.mode == MODE_UNSET:
-            self._set_mode(self._current_mode())
-        return self.mode
+    def relink(self) -> None:
+        """New layers were stacked on this unused zswap: decide the mode again."""
+        mode = self._stack_mode()
+        if mode != self.mode:
+            if self._entries or self._lower_map or (self._keys is not None and self._keys.used):
+                raise SwapOpsError("zswap: cannot change mode while it holds entries")
+            self._set_mode(mode)
 
     def _set_mode(self, mode: int) -> None:
         self.mode = mode
         if mode == MODE_DIRECT:
-            self._alloc = self._lower_alloc
-            self._free_keys = self._lower_free
+            self._keys = None
+            self._alloc = self.lower_alloc
+            self._free_keys = self.lower_free
         else:
             size = self.options["size"]
             self._keys = ClusterAllocator(None if size is None else size // PAGE_SIZE)
             self._alloc = self._keys.alloc
             self._free_keys = self._keys.free
-
-    def _resolve_then_alloc(self, order: int) -> int:
-        self._resolve_mode()
-        return self._alloc(order)
-
-    def _resolve_then_free(self, offset: int, nr: int) -> None:
-        self._resolve_mode()
-        self._free_keys(offset, nr)
 
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
@@ -295,7 +275,7 @@ class ZswapDevice(SwapDevice):
             if self._lower_map:
                 s = self._lower_map.pop(offset, -1)
                 if s >= 0:
-                    self._lower_free(s, 1)
+                    self.lower_free(s, 1)
         else:
             for key in range(offset, offset + nr):
                 v = entries.pop(key, None)
@@ -305,7 +285,7 @@ class ZswapDevice(SwapDevice):
                 if self._lower_map:
                     s = self._lower_map.pop(key, -1)
                     if s >= 0:
-                        self._lower_free(s, 1)
+                        self.lower_free(s, 1)
         self._free_keys(offset, nr)
 
     def _drop(self, v: int) -> None:
@@ -436,7 +416,7 @@ class ZswapDevice(SwapDevice):
             self._invalidated += 1
         s = self._lower_map.pop(key, -1)
         if s >= 0:
-            self._lower_free(s, 1)
+            self.lower_free(s, 1)
 
     def _reject(self, offset: int, folio: Folio) -> None:
         """``zswap_store``'s ``reject:`` path: queue the shrink worker if the pool is
@@ -455,8 +435,8 @@ class ZswapDevice(SwapDevice):
                 "is no device below; the page stays with the caller"
             )
         nr = 1 << folio.order
-        if self._resolve_mode() == MODE_DIRECT:
-            self._lower_write(offset, folio)
+        if self.mode == MODE_DIRECT:
+            self.lower_write(offset, folio)
         else:
             self._write_keyed_lower(offset, folio)
         self.rejected_to_lower += nr
@@ -466,12 +446,12 @@ class ZswapDevice(SwapDevice):
         order = folio.order
         nr = 1 << order
         lmap = self._lower_map
-        s = self._lower_alloc(order)
+        s = self.lower_alloc(order)
         if s >= 0:
             try:
-                self._lower_write(s, folio)
+                self.lower_write(s, folio)
             except BaseException:
-                self._lower_free(s, nr)
+                self.lower_free(s, nr)
                 raise
             for i in range(nr):
                 lmap[offset + i] = s + i
@@ -484,18 +464,18 @@ class ZswapDevice(SwapDevice):
         got: list[int] = []
         try:
             for i in range(nr):
-                s = self._lower_alloc(0)
+                s = self.lower_alloc(0)
                 if s < 0:
                     raise OutOfSwapSpaceError(
                         f"zswap: no free slots on {below} for a rejected folio"
                     )
                 got.append(s)
-                page = Folio._empty(0)
+                page = Folio.empty(0)
                 page.data = data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE]
-                self._lower_write(s, page)
+                self.lower_write(s, page)
         except BaseException:
             for s in got:
-                self._lower_free(s, 1)
+                self.lower_free(s, 1)
             raise
         for i, s in enumerate(got):
             lmap[offset + i] = s
@@ -512,7 +492,7 @@ class ZswapDevice(SwapDevice):
         for key in range(offset, offset + nr):
             if key in entries or key in self._lower_map:
                 self._invalidate(key)
-        if self.lower is not None and self._resolve_mode() == MODE_DIRECT:
+        if self.lower is not None and self.mode == MODE_DIRECT:
             self._to_lower(offset, folio)
             return
         if self._pool.pages >= self._gate and self._check_limits():
@@ -612,8 +592,8 @@ class ZswapDevice(SwapDevice):
         """Load ``folio`` (whole) from the device below."""
         if self.lower is None:
             raise DeviceIOError(f"zswap: entry {offset} holds no data")
-        if self._resolve_mode() == MODE_DIRECT:
-            self._lower_read(offset, folio)
+        if self.mode == MODE_DIRECT:
+            self.lower_read(offset, folio)
         else:
             lmap = self._lower_map
             nr = 1 << folio.order
@@ -621,7 +601,7 @@ class ZswapDevice(SwapDevice):
             if s < 0:
                 raise DeviceIOError(f"zswap: entry {offset} holds no data")
             if nr == 1 or all(lmap.get(offset + i, -1) == s + i for i in range(nr)):
-                self._lower_read(s, folio)
+                self.lower_read(s, folio)
             else:
                 parts = []
                 for i in range(nr):
@@ -635,14 +615,14 @@ class ZswapDevice(SwapDevice):
         """One page of ``key`` from below; marks ``folio`` dirty if that load was exclusive."""
         if self.lower is None:
             raise DeviceIOError(f"zswap: entry {key} holds no data")
-        if self._resolve_mode() == MODE_DIRECT:
+        if self.mode == MODE_DIRECT:
             s = key
         else:
             s = self._lower_map.get(key, -1)
             if s < 0:
                 raise DeviceIOError(f"zswap: entry {key} holds no data")
-        page = Folio._empty(0)
-        self._lower_read(s, page)
+        page = Folio.empty(0)
+        self.lower_read(s, page)
         if page.dirty:
             folio.dirty = True
         return page.data
@@ -701,13 +681,13 @@ class ZswapDevice(SwapDevice):
                 self._invalidated += 1
         if self.lower is None:
             return
-        if self._resolve_mode() == MODE_DIRECT:
-            self._lower_discard(offset, nr)
+        if self.mode == MODE_DIRECT:
+            self.lower_discard(offset, nr)
         else:
             for key in range(offset, offset + nr):
                 s = self._lower_map.get(key, -1)
                 if s >= 0:
-                    self._lower_discard(s, 1)
+                    self.lower_discard(s, 1)
 
     @swapops.hookimpl
     def swapops_tick(self, now_ns: int) -> None:
@@ -792,7 +772,7 @@ class ZswapDevice(SwapDevice):
             return False
         h = v if v > 0 else ~v
         c = self._objs[h]
-        page = Folio._empty(0)
+        page = Folio.empty(0)
         if len(c) == PAGE_SIZE:
             page.data = c
             if not self.store_raw:
@@ -805,16 +785,16 @@ class ZswapDevice(SwapDevice):
                 self.decompress_fail += 1
                 return False
         try:
-            if self._resolve_mode() == MODE_DIRECT:
-                self._lower_write(key, page)
+            if self.mode == MODE_DIRECT:
+                self.lower_write(key, page)
             else:
-                s = self._lower_alloc(0)
+                s = self.lower_alloc(0)
                 if s < 0:
                     return False
                 try:
-                    self._lower_write(s, page)
+                    self.lower_write(s, page)
                 except BaseException:
-                    self._lower_free(s, 1)
+                    self.lower_free(s, 1)
                     raise
                 self._lower_map[key] = s
         except SwapOpsError:
@@ -969,7 +949,7 @@ class ZswapDevice(SwapDevice):
 
     @property
     def size(self) -> int:
-        if self.lower is not None and self._current_mode() == MODE_DIRECT:
+        if self.lower is not None and self.mode == MODE_DIRECT:
             return self.lower.size
         if self._keys is not None:
             return self._keys.size
@@ -978,15 +958,14 @@ class ZswapDevice(SwapDevice):
 
     @property
     def used(self) -> int:
-        if self.lower is not None and self._current_mode() == MODE_DIRECT:
+        if self.lower is not None and self.mode == MODE_DIRECT:
             return self.lower.used
         return self._keys.used if self._keys is not None else 0
 
     @property
     def mode_name(self) -> str:
-        """``"direct"`` or ``"keyed"``: fixed by the first allocation, until then
-        what the stack as it stands would give."""
-        return _MODE_NAMES[self._current_mode()]
+        """``"direct"`` or ``"keyed"`` (fixed at activation; ``"unset"`` before)."""
+        return _MODE_NAMES[self.mode]
 
     @property
     def stored_pages(self) -> int:
@@ -1092,7 +1071,7 @@ class ZswapDevice(SwapDevice):
         unbounded key space). Under a virtual layer the tree is gone: vswap's
         descriptor points at the entry.
         """
-        mode = self._current_mode()
+        mode = self.mode
         if mode == MODE_DIRECT and self.lower is not None:
             model = overhead.zswap_model(nr_slots=self.lower.size)
         elif self.lower is not None:

@@ -1,8 +1,9 @@
 """Constants and formulas of the zswap model (what they model is said at each).
 
-Kernel constants come from Linux 6.12 (``mm/internal.h``, ``mm/shrinker.c``);
-per-page compressor costs are this project's measurements (``docs/zswap.md``).
-Kernel metadata (``kernel_overhead()``) uses :func:`swapops.overhead.zswap_model`.
+Kernel constants come from Linux 6.12 (``mm/internal.h``, ``mm/shrinker.c``,
+``mm/zswap.c``) as summarised in ``docs/kernel.md`` §3; per-page compressor
+costs from the measurements in ``docs/kernel.md`` §4. Kernel metadata
+(``kernel_overhead()``) uses :func:`swapops.overhead.zswap_model`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ SHRINK_BATCH = 128
 #:
 #: What it models: the time the named compressor takes for one page, as
 #: measured through its Python binding on the reference machine (mean of the
-#: ELF and text columns of the corpus measurement in ``docs/zswap.md``). It is a per-call constant,
+#: ELF and text columns of ``docs/kernel.md`` §4). It is a per-call constant,
 #: not a function of the data, and not a kernel (C, in-kernel) speed. zswap
 #: counts compress and decompress calls; ``modeled_time_ns`` multiplies.
 #: Wall time is never used in any decision.
