@@ -472,3 +472,14 @@ def test_run_table_title_keeps_a_long_stack_name_whole() -> None:
     res = invoke("run", stack, "-w", "uniform", *SMALL)
     assert res.exit_code == 0, res.stderr
     assert stack in res.stdout  # not broken over lines by the table's width
+
+
+def test_thp_orders_reach_the_mm_model_and_bad_ones_exit_2() -> None:
+    res = invoke("run", "swapfile", "--ram", "1M", "--swap", "8M", "--events", "3000", "--thp-orders", "2,4",
+                 "--json", "-q")
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["config"]["thp_orders"] == [4, 2]
+    assert out["mm"]["mthp_anon_fault_alloc"] > 0
+    bad = invoke("run", "swapfile", "--ram", "1M", "--events", "100", "--thp-orders", "12", "-q")
+    assert bad.exit_code == 2 and "--thp-orders" in bad.stderr and "Traceback" not in bad.stderr

@@ -515,3 +515,105 @@ def test_swap_allocator_gets_the_machines_cpus() -> None:
     assert caches[0] is not caches[1] and caches[0][0] >= 0 and caches[1][0] >= 0  # both CPUs allocated
     own = Run(seed=3, ram="1M", cpus=4).swapon("swapfile:cpus=1", size="8M")
     assert own.allocator is not None and own.allocator.nr_cpus == 1
+
+
+# ---------------------------------------------------------------- large folios
+
+
+def _readback(mm: MM) -> None:
+    for pid, pt in list(mm.pts.items()):
+        vps = list(pt)
+        mm.replay([READ] * len(vps), [pid] * len(vps), vps)  # verify=True checks every byte
+
+
+def test_large_folios_swap_out_whole_and_come_back_page_by_page() -> None:
+    system, mm = machine(thp_orders=(4,))
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    mm.check()
+    st = mm.stats()
+    assert st["mthp_anon_fault_alloc"] == 2 * RAM // 16  # every aligned 16-page range, one fault each
+    assert st["faults_anon"] == 2 * RAM // 16
+    assert st["mthp_swpout"] > 0 and st["mthp_swpout_fallback"] == 0 and st["thp_swpout"] == 0
+    core = system.stats()
+    assert core["pswpout"] + core["swpout_zero"] == st["pageouts"] == 16 * st["mthp_swpout"]
+    # Its entries are per page: page 1 of the first folio is its own entry, slot 1 of the run.
+    e0, e1 = mm.pts[1][0], mm.pts[1][1]
+    assert isinstance(e0, tuple) and e1 == (e0[0], e0[1] + 1)
+    majors = mm.stats()["pgmajfault"]
+    mm.replay([READ], [1], [1])  # one page comes back, order 0 (readahead may bring neighbours)
+    assert isinstance(mm.pts[1][1], int) and mm.pts[1][1] not in mm._folios
+    assert mm.stats()["pgmajfault"] == majors + 1
+    mm.check()
+    _readback(mm)
+    mm.check()
+
+
+def test_large_folio_is_split_when_no_contiguous_run_is_free() -> None:
+    """A swap *file* (not SWP_BLKDEV) has no large orders: shrink_folio_list splits and
+    swaps the pages out one by one (thp_swpout_fallback for a PMD-sized folio)."""
+    system, mm = machine("swapfile:blockdev=false", size="8M", ram=1024, thp_orders=(9,))
+    mm.spawn(1)
+    fill(mm, 1, 3 * 1024)
+    mm.check()
+    st = mm.stats()
+    assert st["thp_swpout"] == 0 and st["thp_swpout_fallback"] == st["mthp_swpout_fallback"] > 0
+    assert st["mthp_split"] >= st["mthp_swpout_fallback"] and st["thp_split_page"] == st["mthp_split"]
+    assert system.stats()["swap_entries_allocated"] == st["pageouts"] > 0
+    _readback(mm)
+    mm.check()
+
+
+def test_pmd_sized_folio_counts_thp_swpout() -> None:
+    _system, mm = machine(size="8M", ram=1024, thp_orders=(9,))
+    mm.spawn(1)
+    fill(mm, 1, 3 * 1024)
+    st = mm.stats()
+    assert st["thp_swpout"] == st["mthp_swpout"] > 0
+    # Only clusters with every slot free take an order-9 folio (cluster 0 holds the header).
+    assert st["thp_swpout_fallback"] == st["mthp_swpout_fallback"] < st["thp_swpout"]
+    _readback(mm)
+    mm.check()
+
+
+def test_large_folio_under_vswap_is_activated_not_split() -> None:
+    """vswap v5: physical slots at the folio's order or AOP_WRITEPAGE_ACTIVATE."""
+    missing = missing_modules(["vswap>swapfile"])
+    if missing:
+        pytest.skip("vswap not installed")
+    system, mm = machine("vswap>swapfile:blockdev=false", thp_orders=(4,))
+    mm.spawn(1)
+    fill(mm, 1, 2 * RAM)
+    mm.check()
+    st = mm.stats()
+    assert st["large_pageout_activated"] > 0
+    assert st["mthp_swpout_fallback"] == 0 and st["mthp_swpout"] == 0
+    assert system.devices[0].stats()["large_activated"] == st["large_pageout_activated"]
+
+
+def test_orders_fall_back_when_the_range_is_not_empty() -> None:
+    _system, mm = machine(thp_orders=(4, 2))
+    mm.spawn(1)
+    mm.replay([READ], [1], [5])  # the zero page in the first 16-page range, not in pages 0-3
+    mm.replay([WRITE], [1], [0])
+    assert mm.stats()["mthp_anon_fault_alloc"] == 1 and len(mm._folios[mm.pts[1][0]]) == 4  # order 2
+    mm.replay([WRITE], [1], [4])  # pages 4-7 hold the zero page at 5: order 0
+    assert mm.stats()["mthp_anon_fault_alloc"] == 1 and mm.pts[1].get(6) is None
+    mm.check()
+
+
+@pytest.mark.parametrize("stack", ["swapfile", "zswap>swapfile", "vswap>swapfile", "flashbuf>swapfile:device=flash"])
+def test_random_streams_with_large_folios_stay_consistent(stack: str) -> None:
+    missing = missing_modules([stack])
+    if missing:
+        pytest.skip(f"module {missing[stack]} not installed")
+    system, mm = machine(stack, size="2M", thp_orders=(2, 4))
+    rng = random.Random(stack)
+    ops, a, b = random_events(rng, 6000, 3 * RAM // 2)
+    for i in range(0, len(ops), 500):
+        mm.replay(ops[i : i + 500], a[i : i + 500], b[i : i + 500])
+        mm.check()
+    assert mm.counters["mthp_anon_fault_alloc"] > 0 and mm.counters["mthp_split"] > 0
+    system.swapoff(backend_of(system.devices[0]), owner=mm)
+    mm.check()
+    _readback(mm)

@@ -25,6 +25,7 @@ from swapops.errors import (
     InvalidEntryError,
     InvalidStackError,
     OutOfSwapSpaceError,
+    WritepageActivate,
 )
 
 PAGE = 4096
@@ -183,6 +184,20 @@ def test_large_folio_one_lower_run(system: swapops.SwapSystem) -> None:
     assert v.lower.used == 0 and v.used == 0
 
 
+def test_large_folio_stays_in_memory_without_a_contiguous_run_below(system: swapops.SwapSystem) -> None:
+    """v5: vswap_alloc_swap_slot() asks for the folio's order; failing, swap_writepage
+    returns AOP_WRITEPAGE_ACTIVATE: the folio is kept (nothing allocated), not split."""
+    rng = random.Random(7)
+    v = system.swapon("vswap>swapfile", size="1M", blockdev=False)  # a swap file: no large orders below
+    big = Folio(rng.randbytes(4 * PAGE))
+    with pytest.raises(WritepageActivate):
+        system.swap_out(big)
+    assert v.used == 0 and v.lower is not None and v.lower.used == 0
+    assert v.stats()["large_activated"] == 1 and v.stats()["large_split_writes"] == 0
+    e = system.swap_out(Folio(big.data[:PAGE]))  # order 0 still goes below
+    assert system.swap_in(e).data == big.data[:PAGE]
+
+
 def test_large_folio_backed_page_by_page_where_the_swapfile_needs_a_split(
     system: swapops.SwapSystem,
 ) -> None:
@@ -192,7 +207,7 @@ def test_large_folio_backed_page_by_page_where_the_swapfile_needs_a_split(
     with pytest.raises(FolioSplitRequired):
         system.swap_out(mixed)
     system.swapoff(plain)
-    v = system.swapon("vswap>swapfile", size="1M", blockdev=False)
+    v = system.swapon("vswap:large_fallback=pages>swapfile", size="1M", blockdev=False)
     e = system.swap_out(mixed)  # no split: vswap backs it with order-0 slots
     st_ = v.stats()
     assert st_["large_split_writes"] == 1 and st_["zero_subpages"] == 1
@@ -324,7 +339,7 @@ def test_exclusive_load_below_becomes_folio_then_written_back(toy: swapops.SwapS
 
 def test_split_large_entry_consumed_page_by_page(toy: swapops.SwapSystem) -> None:
     rng = random.Random(18)
-    v = toy.swapon("vswap>toycache:exclusive=true>toyram:size=16K")  # 4 slots below
+    v = toy.swapon("vswap:large_fallback=pages>toycache:exclusive=true>toyram:size=16K")  # 4 slots below
     small = [toy.swap_out(page(rng)) for _ in range(4)]
     toy.swap_free(small[1])
     toy.swap_free(small[3])  # free below: slots 1 and 3, no aligned pair

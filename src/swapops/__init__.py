@@ -27,6 +27,7 @@ from .errors import (
     SwapOpsError,
     UnknownModuleError,
     UnknownOperationError,
+    WritepageActivate,
 )
 from .folio import MAX_ORDER, Folio
 from .options import Option
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidSwapHeaderError",
     "MissingOperationError",
     "UnknownOperationError",
+    "WritepageActivate",
     "ModuleRegistry",
     "Option",
     "OutOfSwapSpaceError",

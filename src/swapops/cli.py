@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, runner
-from .errors import SignatureExistsError, SwapOpsError
+from .errors import ConfigError, SignatureExistsError, SwapOpsError
 from .header import SwapHeaderWarning, describe, format_swapfile, read_header
 from .mm import DataMismatchError
 from .sizes import format_size, parse_size
@@ -162,6 +162,8 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="readahead of 2**N pages (0: off)"),
         click.option("--cpus", default=1, show_default=True, type=click.IntRange(1, 1024),
                      help="simulated CPUs (the swap allocator's per-CPU clusters)"),
+        click.option("--thp-orders", default="", metavar="N,N",
+                     help="large-folio orders anonymous write faults may allocate, e.g. 4 or 2,4,9  [default: none]"),
         click.option("--verify/--no-verify", default=True, show_default=True,
                      help="check every swapped-in page's bytes"),
         click.option("--swapoff/--no-swapoff", default=True, show_default=True,
@@ -177,6 +179,16 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _orders(text: str) -> tuple[int, ...]:
+    """``--thp-orders 2,4``: orders 1..9 (a bad one is a ConfigError, exit 2)."""
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not part.isdigit() or not 1 <= int(part) <= 9:
+            raise ConfigError(f"--thp-orders: {part!r} is not an order from 1 to 9")
+        out.append(int(part))
+    return tuple(out)
+
+
 def _run_kwargs(o: dict[str, Any]) -> dict[str, Any]:
     return {
         "seed": o["seed"],
@@ -190,6 +202,7 @@ def _run_kwargs(o: dict[str, Any]) -> dict[str, Any]:
         "mix": parse_mix(o["mix"]) if o["mix"] else None,
         "page_cluster": o["page_cluster"],
         "cpus": o["cpus"],
+        "thp_orders": _orders(o["thp_orders"]),
         "verify": o["verify"],
         "swapoff": o["swapoff"],
         "memory": o["memory"],

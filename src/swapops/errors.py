@@ -50,6 +50,18 @@ class FolioSplitRequired(OutOfSwapSpaceError):
     """
 
 
+class WritepageActivate(OutOfSwapSpaceError):
+    """The swap device cannot store this folio now, and splitting it would not
+    help: reclaim keeps it in memory, dirty, and activates it.
+
+    The kernel's ``swap_writepage`` returns ``AOP_WRITEPAGE_ACTIVATE``; the
+    vswap v5 series does so for a folio whose physical slots
+    (``vswap_alloc_swap_slot``, at the folio's order) cannot be allocated,
+    since its virtual slots were allocated already (``docs/kernel.md`` §5).
+    The caller gets the folio back untouched.
+    """
+
+
 class InvalidSwapHeaderError(SwapOpsError):
     """A swap header that is missing, foreign, corrupt or inconsistent."""
 

@@ -66,7 +66,17 @@ Pages have no stored bytes: a frame holds a content key (``page << 32 |
 version``) and the bytes are made by the :class:`~swapops.workloads.ContentMix`
 when a page is swapped out; with ``verify`` every swap-in is compared with them.
 
-Simplifications (documented, deliberate): order-0 pages only (no THP); one
+* **large folios** (``thp_orders``, off by default): a write fault on an
+  empty PTE takes the highest allowed order whose aligned range is empty
+  (``alloc_anon_folio``); reclaim treats the folio as one LRU entry, swaps it
+  out whole when the swap device has a contiguous run and splits it and swaps
+  out its pages one by one when not (``shrink_folio_list``); its entries are
+  per page afterwards and pages come back order-0 (6.12 swaps in large
+  folios only from ``SWP_SYNCHRONOUS_IO`` devices). A fork, a partial
+  munmap or an exit splits the large folios it touches (the kernel shares
+  them, or splits them later).
+
+Simplifications (documented, deliberate): large folios only as above; one
 anonymous LRU for the whole machine (no file LRU, no MGLRU, no memcg, no
 NUMA), reclaimed kswapd-like in the faulting context; when reclaim cannot free
 memory (swap full) the model *overcommits* (allocates a frame beyond RAM and
@@ -79,7 +89,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
+from .constants import PMD_ORDER
+from .errors import (
+    ConfigError,
+    DeviceIOError,
+    FolioSplitRequired,
+    OutOfSwapSpaceError,
+    SwapOpsError,
+    WritepageActivate,
+)
 from .folio import Folio
 from .shrinker import reclaim_priority, shrink_slab
 from .sizes import PAGE_SIZE
@@ -123,6 +141,9 @@ class MM:
     :param page_cluster: ``vm.page-cluster``: readahead of up to 2**n pages (0 = off).
     :param verify: compare every swapped-in page with its expected bytes.
     :param watermarks: ``(min, low, high)`` free pages; default from RAM size.
+    :param thp_orders: the large-folio orders an anonymous write fault may
+        allocate (``/sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled``
+        set to ``always``: 1..9); empty (the default) keeps every page order 0.
     :param cpus: simulated CPUs; process ``pid`` runs on CPU ``pid % cpus``, and
         reclaim allocates swap on the CPU of the process whose fault started it
         (``SwapSystem.set_cpu``: the per-CPU clusters of ``percpu_swap_cluster``).
@@ -139,6 +160,7 @@ class MM:
         verify: bool = True,
         watermarks: tuple[int, int, int] | None = None,
         cpus: int = 1,
+        thp_orders: tuple[int, ...] = (),
     ) -> None:
         if ram_pages < 4 * SWAP_CLUSTER_MAX:
             raise ConfigError(
@@ -147,6 +169,10 @@ class MM:
             )
         if not 0 <= page_cluster <= 10:
             raise ConfigError(f"page_cluster {page_cluster} out of range (0..10)")
+        orders = sorted({int(o) for o in thp_orders}, reverse=True)
+        if any(not 1 <= o <= PMD_ORDER for o in orders):
+            raise ConfigError(f"thp_orders {list(thp_orders)}: each order must be 1..{PMD_ORDER}")
+        self.thp_orders: tuple[int, ...] = tuple(orders)
         self.system = system
         self.cpus = max(1, int(cpus))
         self._cpu = 0
@@ -170,6 +196,11 @@ class MM:
         self.f_ra = bytearray()  # read ahead, not yet used
         self.f_lru = bytearray()  # 0 none, 1 inactive, 2 active
         self.f_tag: list[int] = []
+        # large folios: head frame -> its frames in address order (only the head
+        # is on an LRU list; the lists' page counts include the tails), and
+        # tail frame -> head
+        self._folios: dict[int, list[int]] = {}
+        self._head_of: dict[int, int] = {}
         self.free: list[int] = []
         self.nr_used = 0
         self.inactive: deque[int] = deque()
@@ -312,6 +343,74 @@ class MM:
         self._lru_add(frame, 1)
         return frame
 
+    # ------------------------------------------------------------------ large folios
+
+    def _alloc_anon_folio(self, pid: int, pt: dict[int, Any], vp: int) -> bool:
+        """``alloc_anon_folio``: a write fault on an empty PTE takes the highest
+        allowed order whose naturally aligned range of PTEs is all empty
+        (``pte_range_none``; a PTE mapping the zero page is not empty). Every
+        PTE of the new folio is young (x86's ``vm_page_prot`` carries the
+        accessed bit). The model has one VMA per process spanning every such
+        range, and no fragmentation: the allocation itself never fails.
+        False: no order fits, the fault takes an order-0 page."""
+        for order in self.thp_orders:
+            nr = 1 << order
+            base = vp & ~(nr - 1)
+            if any(pt.get(x) is not None for x in range(base, base + nr)):
+                continue
+            frames = []
+            for k in range(nr):
+                frame = self._alloc()
+                self.f_ck[frame] = (self.next_page << 32) | 1
+                self.next_page += 1
+                self.f_map[frame] = [pid]
+                self.f_vp[frame] = base + k
+                self.f_ref[frame] = 1
+                pt[base + k] = frame
+                frames.append(frame)
+            head = frames[0]
+            self._folios[head] = frames
+            for t in frames[1:]:
+                self._head_of[t] = head
+            self._lru_add(head, 1)
+            self.nr_lru[1] += nr - 1
+            self.counters["mthp_anon_fault_alloc"] += 1
+            return True
+        return False
+
+    def _split_folio(self, head: int) -> list[int]:
+        """``split_folio``: the folio's pages become order-0 pages on the list
+        the folio was on (at its young end; the kernel puts them next to the
+        head), with its PG_referenced. Returns the frames."""
+        frames = self._folios.pop(head)
+        head_of = self._head_of
+        lru = self.f_lru[head]
+        pgref = self.f_pgref[head]
+        if lru:
+            self.nr_lru[lru] -= len(frames) - 1
+        for t in frames[1:]:
+            del head_of[t]
+            self.f_pgref[t] = pgref
+            if lru:
+                self._lru_add(t, lru)
+        c = self.counters
+        c["mthp_split"] += 1
+        if len(frames) == 1 << PMD_ORDER:
+            c["thp_split_page"] += 1
+        return frames
+
+    def _split_mapped_by(self, pid: int) -> None:
+        """Split every large folio ``pid`` maps (before a fork: the model keeps
+        large folios exclusive to one process; the kernel shares them)."""
+        for head in [h for h in self._folios if pid in self.f_map[h]]:
+            self._split_folio(head)
+
+    def _move_folio(self, head: int, frm: int, to: int) -> None:
+        """Count a large folio's tails from list ``frm`` to ``to`` (the head moves itself)."""
+        extra = len(self._folios[head]) - 1
+        self.nr_lru[frm] -= extra
+        self.nr_lru[to] += extra
+
     # ------------------------------------------------------------------ faults
 
     def _fault(self, pid: int, vp: int, write: int) -> None:
@@ -329,6 +428,9 @@ class MM:
             if not write:
                 pt[vp] = False  # the shared zero page
                 c["zero_page_maps"] += 1
+                return
+            if pte is None and self.thp_orders and self._alloc_anon_folio(pid, pt, vp):
+                c["faults_anon"] += 1
                 return
             frame = self._new_frame(pid, vp, (self.next_page << 32) | 1)
             self.next_page += 1
@@ -608,6 +710,7 @@ class MM:
         f_ref = self.f_ref
         f_lru = self.f_lru
         seq = self._tagseq
+        folios = self._folios
         moved = 0
         while moved < nr and active:
             tag = active.pop()
@@ -615,6 +718,11 @@ class MM:
             if f_tag[frame] != tag:
                 continue
             f_ref[frame] = 0
+            if folios and frame in folios:  # folio_referenced clears every PTE's young bit
+                frames = folios[frame]
+                for f in frames:
+                    f_ref[f] = 0
+                moved += len(frames) - 1
             seq += 1
             tag = (seq << 32) | frame
             f_tag[frame] = tag
@@ -643,11 +751,20 @@ class MM:
         f_lru = self.f_lru
         f_swap = self.f_swap
         pageout = self._pageout
+        folios = self._folios
         freed = scanned = activated = 0
         while scanned < SWAP_CLUSTER_MAX and inactive:
             tag = inactive.pop()
             frame = tag & _FMASK
             if f_tag[frame] != tag:
+                continue
+            if folios and frame in folios:
+                n_scan, n_freed, n_act = self._shrink_large(frame, folios[frame])
+                scanned += n_scan
+                freed += n_freed
+                activated += n_act
+                if self._backoff_until > self.nr_faults:
+                    break
                 continue
             scanned += 1
             if f_ref[frame]:
@@ -687,6 +804,119 @@ class MM:
         c["pgactivate"] += activated
         return freed, scanned
 
+    def _shrink_large(self, head: int, frames: list[int]) -> tuple[int, int, int]:
+        """One large folio from the inactive tail: ``(pages scanned, freed,
+        activated)``. ``folio_check_references`` counts its young PTEs: none,
+        it is paged out; one, kept for another trip the first time; more than
+        one (``referenced_ptes > 1``) or PG_referenced already set, activated."""
+        nr = len(frames)
+        f_ref = self.f_ref
+        young = 0
+        for f in frames:
+            if f_ref[f]:
+                young += 1
+                f_ref[f] = 0
+        if young:
+            referenced = self.f_pgref[head]
+            self.f_pgref[head] = 1
+            if referenced or young > 1:
+                self._activate_large(head, nr)
+                return nr, 0, nr
+            self._tagseq += 1
+            tag = (self._tagseq << 32) | head
+            self.f_tag[head] = tag
+            self.inactive.appendleft(tag)
+            return nr, 0, 0
+        self.f_pgref[head] = 0
+        freed, activated = self._pageout_large(head, frames)
+        return nr, freed, activated
+
+    def _activate_large(self, head: int, nr: int) -> None:
+        """A large folio from the inactive to the active list (the head moves, the tails are counted)."""
+        nr_lru = self.nr_lru
+        nr_lru[self.f_lru[head]] -= 1
+        self.f_lru[head] = 0
+        self._lru_add(head, 2)
+        nr_lru[1] -= nr - 1
+        nr_lru[2] += nr - 1
+
+    def _pageout_large(self, head: int, frames: list[int]) -> tuple[int, int]:
+        """``shrink_folio_list`` on an unreferenced large folio: ``(pages freed, activated)``.
+
+        ``add_to_swap`` asks for ``2**order`` contiguous slots. When none is
+        free (:class:`~swapops.errors.FolioSplitRequired`) the folio is split
+        and its pages are paged out one by one in the same pass
+        (``split_folio_to_list``; ``thp_swpout_fallback`` for a PMD-sized
+        folio, the per-size ``swpout_fallback`` for any). Swapped out whole it
+        is one I/O of ``2**order`` pages (``thp_swpout`` when PMD-sized); its
+        PTEs then hold one order-0 entry per page
+        (:meth:`~swapops.system.SwapSystem.swap_split`), so faults, frees and
+        readahead treat them page by page as 6.12 does on a block device. A
+        layer that cannot take it now (:class:`~swapops.errors.WritepageActivate`,
+        vswap v5) has it activated whole.
+        """
+        nr = len(frames)
+        order = nr.bit_length() - 1
+        content = self.content
+        f_ck = self.f_ck
+        folio = Folio.empty(order)
+        folio.data = b"".join([content(f_ck[f]) for f in frames])
+        c = self.counters
+        try:
+            entry = self._swap_out(folio)
+        except FolioSplitRequired:
+            c["mthp_swpout_fallback"] += 1
+            if order == PMD_ORDER:
+                c["thp_swpout_fallback"] += 1
+            self._split_folio(head)
+            freed = activated = 0
+            for f in frames:
+                if self._backoff_until > self.nr_faults:
+                    break  # out of swap space: the rest stays on the inactive list
+                if self._pageout(f):
+                    freed += 1
+                    continue
+                self.nr_lru[self.f_lru[f]] -= 1
+                self.f_lru[f] = 0
+                self._lru_add(f, 2)
+                activated += 1
+            return freed, activated
+        except WritepageActivate:
+            c["large_pageout_activated"] += 1
+            self._activate_large(head, nr)
+            return 0, nr
+        except OutOfSwapSpaceError:
+            c["swapout_failures"] += 1
+            self._backoff_until = self.nr_faults + _BACKOFF
+            self._activate_large(head, nr)
+            return 0, nr
+        except DeviceIOError:
+            c["pageout_errors"] += 1
+            self._activate_large(head, nr)
+            return 0, nr
+        entries = self.system.swap_split(entry)
+        pt = self.pts[self.f_map[head][0]]
+        f_vp = self.f_vp
+        swapped = self.swapped
+        shadow = self._shadow
+        for f, e in zip(frames, entries, strict=True):
+            swapped[e] = f_ck[f]
+            shadow[e] = self._age  # workingset_eviction
+            self._age += 1
+            pt[f_vp[f]] = e
+        c["pageouts"] += nr
+        c["mthp_swpout"] += 1
+        if order == PMD_ORDER:
+            c["thp_swpout"] += 1
+        del self._folios[head]
+        head_of = self._head_of
+        for t in frames[1:]:
+            del head_of[t]
+        self.nr_lru[self.f_lru[head]] -= nr - 1
+        for f in frames:
+            self._free_frame(f)
+        return nr, 0
+
     def _pageout(self, frame: int) -> bool:
         """Unmap ``frame`` from every PTE and free it; False if it must stay."""
         maps = self.f_map[frame]
@@ -717,7 +947,7 @@ class MM:
                 pts[pid][vp] = entry
             c["clean_drops"] += 1
         else:
-            folio = Folio._empty(0)
+            folio = Folio.empty(0)
             ck = self.f_ck[frame]
             folio.data = self.content(ck)
             try:
@@ -755,6 +985,8 @@ class MM:
         if child in self.pts:
             raise SwapOpsError(f"process {child} exists already")
         pt = self._pt(parent)
+        if self._folios:
+            self._split_mapped_by(parent)
         f_map = self.f_map
         f_wp = self.f_wp
         dup = self._swap_dup
@@ -793,6 +1025,10 @@ class MM:
 
     def _unmap(self, pid: int, pte: Any) -> None:
         if pte.__class__ is int:
+            if self._folios:  # unmapping part of a large folio splits it (deferred split)
+                head = pte if pte in self._folios else self._head_of.get(pte)
+                if head is not None:
+                    self._split_folio(head)
             maps = self.f_map[pte]
             maps.remove(pid)
             if maps:
@@ -898,6 +1134,12 @@ class MM:
         in_use = len(self.f_ck) - len(self.free)
         assert in_use == self.nr_used, (in_use, self.nr_used)
         assert sum(self.nr_lru) == self.nr_used, (self.nr_lru, self.nr_used)
+        for head, frames in self._folios.items():
+            assert frames[0] == head and self.f_lru[head], head
+            assert len(frames) in (1 << o for o in range(1, PMD_ORDER + 1)), head
+            for t in frames[1:]:
+                assert self._head_of[t] == head and not self.f_lru[t], (head, t)
+        assert len(self._head_of) == sum(len(f) - 1 for f in self._folios.values())
 
 
 #: The mm model's counters (``MM.counters``). Names with a kernel twin are the
@@ -910,6 +1152,8 @@ COUNTERS = (
     "pgactivate", "pgdeactivate", "pgrefill", "pageouts", "clean_drops", "swapcache_dirtied",
     "swapout_failures", "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak",
     "swapoff_pte_visits", "swap_cache_freed_full", "workingset_refault_anon", "workingset_activate_anon",
+    "thp_swpout", "thp_swpout_fallback", "thp_split_page", "mthp_anon_fault_alloc", "mthp_swpout",
+    "mthp_swpout_fallback", "mthp_split", "large_pageout_activated",
 )
 
 

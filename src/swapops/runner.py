@@ -88,6 +88,8 @@ class Run:
     :param cpus: simulated CPUs. Every layer with a ``cpus`` option (the
         swapfile's per-CPU cluster allocator) gets this unless the stack says
         otherwise; reclaim allocates on the CPU of the process that faulted.
+    :param thp_orders: large-folio orders anonymous write faults may allocate
+        (:class:`~swapops.mm.MM`; empty: order-0 pages only).
     :param verify: check every swapped-in page's bytes.
     :param event_ns: simulated time per event.
     :param points: samples in the time series.
@@ -107,6 +109,7 @@ class Run:
         mix: Mapping[str, float] | None = None,
         page_cluster: int = 3,
         cpus: int = 1,
+        thp_orders: Sequence[int] = (),
         verify: bool = True,
         event_ns: int = DEFAULT_EVENT_NS,
         points: int = 60,
@@ -128,7 +131,8 @@ class Run:
         if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 1024:
             raise ConfigError(f"cpus must be a whole number from 1 to 1024, not {cpus!r}")
         self.cpus = cpus
-        self.mm = MM(self.system, ram_pages, self.mix.page, page_cluster=page_cluster, verify=verify, cpus=cpus)
+        self.mm = MM(self.system, ram_pages, self.mix.page, page_cluster=page_cluster, verify=verify, cpus=cpus,
+                     thp_orders=tuple(thp_orders))
         self.system.owner = self.mm
         self.event_ns = int(event_ns)
         self.points = points
@@ -297,6 +301,7 @@ class Run:
                     "swap_sizes": self.swap_sizes,
                     "page_cluster": self.page_cluster,
                     "cpus": self.cpus,
+                    "thp_orders": list(self.mm.thp_orders),
                     "event_ns": self.event_ns,
                     "verify": self.verify,
                 },
@@ -365,6 +370,7 @@ def run(
     mix: Mapping[str, float] | None = None,
     page_cluster: int = 3,
     cpus: int = 1,
+    thp_orders: Sequence[int] = (),
     verify: bool = True,
     swapoff: bool = True,
     points: int = 60,
@@ -384,7 +390,8 @@ def run(
         seed = workload.seed if isinstance(workload, TraceWorkload) else 0
     wl = build_workload(workload, ram=ram, seed=seed, events=events, pages=pages, processes=processes,
                         write_fraction=write_fraction, params=workload_params)
-    r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, cpus=cpus, verify=verify,
+    r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, cpus=cpus,
+            thp_orders=thp_orders, verify=verify,
             points=points, memory=memory)
     top = r.swapon(stack, size=swap)
     r.replay(wl, progress=progress, trace_out=trace_out)

@@ -40,6 +40,7 @@ from .errors import (
     InvalidEntryError,
     InvalidStackError,
     OutOfSwapSpaceError,
+    SwapOpsError,
 )
 from .folio import ZERO_PAGES, Folio
 from .options import parse_options
@@ -417,6 +418,37 @@ class SwapSystem:
             if cache:
                 self._pinned.add(entry)
         return folio
+
+    def swap_split(self, entry: SwapEntry) -> list[SwapEntry]:
+        """Make the entry of a swapped-out large folio ``2**order`` order-0
+        entries, one per page, each with the head's count and zero flag;
+        return them in slot order (``[entry]`` for an order-0 entry).
+
+        The kernel keeps a swap count per slot (``swap_map``): once a large
+        folio has left the swap cache its pages are separate entries, faulted
+        in, freed and duplicated one by one (6.12 swaps in order-0 pages
+        except on ``SWP_SYNCHRONOUS_IO`` devices). The layers are not told:
+        the slots stay where they were, and a later read or free of one
+        reaches them as an order-0 operation on a slot of the run, which
+        every layer accepts (``docs/hooks.md``).
+
+        :raises SwapOpsError: the folio is still in the swap cache.
+        """
+        area, table, i, state = self._lookup(entry)
+        if not state & HEAD:
+            return [entry]
+        if state & CACHE:
+            raise SwapOpsError(f"swap entry {entry!r}: its folio is in the swap cache; it cannot be split")
+        offset = entry[1]
+        nr = 1 << area.orders.pop(offset)
+        table[i : i + nr] = bytes([state & ~HEAD]) * nr
+        if state & COUNT_MASK == COUNT_MASK:
+            extended = area.extend[offset]
+            for k in range(1, nr):
+                area.extend[offset + k] = extended
+        area.nr_entries += nr - 1
+        t = area.type
+        return [(t, offset + k) for k in range(nr)]
 
     def swap_dup(self, entry: SwapEntry) -> int:
         """One more page-table reference (fork); return the new count."""

@@ -19,9 +19,14 @@ backing state, as ``enum swap_type`` in v5 (``docs/kernel.md`` §5):
 
 Per-slot state lives in one ``array('q')`` of 512 lower offsets per virtual
 cluster that ever held a written page (8 B/slot; ``-1`` ZERO, ``-2`` FOLIO).
-Large folios: one lower allocation of the same order when the device below has
-a contiguous run, otherwise order-0 lower slots page by page (no split
-needed); zero subpages of such a folio take no slot. A lower run is one head
+Large folios: one lower allocation of the same order (v5's
+``vswap_alloc_swap_slot``). When the device below has no contiguous run the
+write fails with :class:`~swapops.errors.WritepageActivate`: as v5's
+``swap_writepage`` returns ``AOP_WRITEPAGE_ACTIVATE``, the folio stays in
+memory and is activated, not split (its virtual slots were allocated before
+the physical ones, so reclaim has no reason to split it).
+``large_fallback=pages`` instead backs it with order-0 lower slots page by
+page (a model alternative, not v5); zero subpages then take no slot. A lower run is one head
 entry (its lower offset and order, encoded below ``HEAD``) and ``TAIL`` marks,
 so it is written, read and freed as one unit in O(1); when a page of it is
 freed, consumed or read back on its own the run *breaks* into explicit
@@ -47,7 +52,7 @@ from swapops import overhead
 from swapops.cluster import ClusterAllocator
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, CLUSTER_SIZE
 from swapops.device import SwapContext, SwapDevice
-from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError
+from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError, WritepageActivate
 from swapops.folio import ZERO_PAGES, Folio
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
@@ -103,6 +108,10 @@ class VswapDevice(SwapDevice):
         "fallthrough": Option("bool", True, "while the device below is full, refuse new entries so "
                               "reclaim goes to the next swap area (false: hand out virtual slots anyway; "
                               "non-zero writes then fail)"),
+        "large_fallback": Option("choice", "activate", "a large folio with no contiguous run below: "
+                                 "activate (v5: swap_writepage returns AOP_WRITEPAGE_ACTIVATE, the folio "
+                                 "stays in memory) or pages (back it with order-0 slots page by page, "
+                                 "a model alternative)", choices=("activate", "pages")),
         "design": Option("choice", "v5", "kernel layout for kernel_overhead(): v5 (24 B descriptor) "
                          "or ste (Swap Table Edition: 8 B virtual_table + 8 B swap table)",
                          choices=overhead.DESIGNS),
@@ -123,6 +132,7 @@ class VswapDevice(SwapDevice):
         self._limit = _UNLIMITED if limit is None else limit // PAGE_SIZE
         self._vcharge = options.get("charge") == "virtual"
         self._fallthrough = bool(options.get("fallthrough", True))
+        self._large_pages = options.get("large_fallback") == "pages"
         self.bind_lower()  # the no-backend stand-ins until the builder binds the device below
         self._full = False
         self._gate = self._vcharge  # alloc takes the slow path (full below, or virtual charging)
@@ -140,6 +150,7 @@ class VswapDevice(SwapDevice):
         self._n_slow_writes = self._n_rewrites = 0
         self._n_slow_lallocs = self._n_lalloc_fail = self._n_charge_fail = 0
         self._n_run_writes = self._n_split_writes = self._n_run_reads = self._n_page_reads = 0
+        self._n_large_activated = 0
         self._n_zero_subpages = self._n_consumed = 0
         self._n_detach = self._n_detach_moved = self._n_attach = self._n_wb_folios = 0
         self._n_runs_broken = 0
@@ -644,7 +655,16 @@ class VswapDevice(SwapDevice):
             self._n_lower += nr
             self._n_run_writes += 1
             return
-        # No contiguous run below: back the folio page by page (no split needed).
+        if not self._large_pages:
+            # v5 swap_writepage: vswap_alloc_swap_slot() asks for physical slots
+            # at the folio's order; when that fails the folio is redirtied and
+            # AOP_WRITEPAGE_ACTIVATE returned: it stays in memory, not split.
+            self._n_large_activated += 1
+            raise WritepageActivate(
+                f"vswap: no contiguous run of {nr} slots below for an order-{order} folio; "
+                "it stays in memory (AOP_WRITEPAGE_ACTIVATE)"
+            )
+        # large_fallback=pages: back the folio page by page (no split needed).
         self._n_split_writes += 1
         self._write_pages(folio.data, table, i, nr)
 
@@ -926,6 +946,7 @@ class VswapDevice(SwapDevice):
             "refused_allocs": self._n_refused,
             "large_run_writes": self._n_run_writes,
             "large_split_writes": self._n_split_writes,
+            "large_activated": self._n_large_activated,
             "large_run_reads": self._n_run_reads,
             "large_page_reads": self._n_page_reads,
             "zero_subpages": self._n_zero_subpages,
