@@ -617,3 +617,39 @@ def test_random_streams_with_large_folios_stay_consistent(stack: str) -> None:
     system.swapoff(backend_of(system.devices[0]), owner=mm)
     mm.check()
     _readback(mm)
+
+
+# ---------------------------------------------------------------- page cache and swappiness
+
+
+def test_a_large_page_cache_is_trimmed_before_anonymous_memory() -> None:
+    """cache_trim_mode: inactive file >> DEF_PRIORITY is non-zero, so reclaim takes file pages only."""
+    system, mm = machine(ram=12288, size="16M", file_pages=4096 + 512)
+    mm.spawn(1)
+    fill(mm, 1, 12288 - 4608 + 200)  # needs a few hundred pages back: all from the cache
+    mm.check()
+    st = mm.stats()
+    assert st["pgsteal_file"] > 0 and st["pgscan_anon"] == 0 and system.stats()["swap_entries_allocated"] == 0
+
+
+@pytest.mark.parametrize("swappiness", [0, 60, 200])
+def test_swappiness_divides_reclaim_between_the_lists(swappiness: int) -> None:
+    _system, mm = machine(ram=1024, size="8M", file_pages=256, swappiness=swappiness)
+    mm.spawn(1)
+    fill(mm, 1, 1024)
+    mm.check()
+    st = mm.stats()
+    if swappiness == 0:  # file only while there is any
+        assert st["pgsteal_file"] > 0 and (mm.nr_file == 0 or st["pgscan_anon"] == 0)
+    elif swappiness == 200:
+        assert st["pgsteal_file"] == 0 and st["pgsteal_anon"] > 0
+    else:
+        assert st["pgsteal_file"] > 0 and st["pgsteal_anon"] > 0  # SCAN_FRACT: both lists
+    _readback(mm)
+
+
+def test_page_cache_and_swappiness_are_checked() -> None:
+    with pytest.raises(swapops.ConfigError):
+        machine(swappiness=201)
+    with pytest.raises(swapops.ConfigError):
+        machine(file_pages=RAM)

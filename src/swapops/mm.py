@@ -76,8 +76,14 @@ when a page is swapped out; with ``verify`` every swap-in is compared with them.
   munmap or an exit splits the large folios it touches (the kernel shares
   them, or splits them later).
 
+* **file pages and swappiness** (``file_pages``, off by default): a fixed,
+  cold page cache on the inactive file list, which reclaim trims first while
+  it is large (``cache_trim_mode``) and then scans beside the anonymous lists
+  in the proportion ``get_scan_count`` gives with ``swappiness``; its pages
+  are dropped without I/O and never come back.
+
 Simplifications (documented, deliberate): large folios only as above; one
-anonymous LRU for the whole machine (no file LRU, no MGLRU, no memcg, no
+anonymous LRU for the whole machine (a file list only as above, no MGLRU, no memcg, no
 NUMA), reclaimed kswapd-like in the faulting context; when reclaim cannot free
 memory (swap full) the model *overcommits* (allocates a frame beyond RAM and
 counts it, ``overcommit_*``) instead of killing a process.
@@ -105,6 +111,7 @@ from .system import SwapEntry, SwapSystem
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
 
 SWAP_CLUSTER_MAX = 32
+DEF_PRIORITY = 12  # reclaim's first priority: scan lists >> 12 (mm/vmscan.c)
 SWAP_RA_ORDER_CEILING = 5  # VMA readahead: at most 32 pages (mm/swap_state.c)
 SWAP_RA_HITS_MAX = 63  # SWAP_RA_HITS_MASK with 4 KiB pages
 _PMD_MASK = 511  # pages of a 2 MiB PMD, minus one
@@ -144,6 +151,12 @@ class MM:
     :param thp_orders: the large-folio orders an anonymous write fault may
         allocate (``/sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled``
         set to ``always``: 1..9); empty (the default) keeps every page order 0.
+    :param file_pages: clean page-cache pages in RAM at the start (a fixed,
+        cold page cache: on the inactive file list, never touched, dropped by
+        reclaim without I/O and never read again). 0 (the default): anonymous
+        memory only.
+    :param swappiness: ``vm.swappiness`` (0..200): how reclaim divides its scan
+        between the anonymous and the file list (``get_scan_count``).
     :param cpus: simulated CPUs; process ``pid`` runs on CPU ``pid % cpus``, and
         reclaim allocates swap on the CPU of the process whose fault started it
         (``SwapSystem.set_cpu``: the per-CPU clusters of ``percpu_swap_cluster``).
@@ -161,6 +174,8 @@ class MM:
         watermarks: tuple[int, int, int] | None = None,
         cpus: int = 1,
         thp_orders: tuple[int, ...] = (),
+        file_pages: int = 0,
+        swappiness: int = 60,
     ) -> None:
         if ram_pages < 4 * SWAP_CLUSTER_MAX:
             raise ConfigError(
@@ -173,6 +188,13 @@ class MM:
         if any(not 1 <= o <= PMD_ORDER for o in orders):
             raise ConfigError(f"thp_orders {list(thp_orders)}: each order must be 1..{PMD_ORDER}")
         self.thp_orders: tuple[int, ...] = tuple(orders)
+        if not 0 <= swappiness <= 200:
+            raise ConfigError(f"swappiness {swappiness} out of range (0..200)")
+        if not 0 <= file_pages <= ram_pages // 2:
+            raise ConfigError(f"file_pages {file_pages} out of range (0..{ram_pages // 2}, half of RAM)")
+        self.swappiness = int(swappiness)
+        self.nr_file = int(file_pages)  # the inactive file list: pages, no frames (never touched)
+        self._file_credit = 0.0
         self.system = system
         self.cpus = max(1, int(cpus))
         self._cpu = 0
@@ -202,7 +224,7 @@ class MM:
         self._folios: dict[int, list[int]] = {}
         self._head_of: dict[int, int] = {}
         self.free: list[int] = []
-        self.nr_used = 0
+        self.nr_used = self.nr_file  # the page cache takes RAM too
         self.inactive: deque[int] = deque()
         self.active: deque[int] = deque()
         self.nr_lru = [0, 0, 0]
@@ -602,8 +624,8 @@ class MM:
         Its entry's shadow holds ``nonresident_age`` when it was evicted; the
         refault distance (evictions and activations since) is compared with
         the workingset an anonymous page competes with (``workingset_test_recent``:
-        active file + inactive file + active anon; the model has no file LRU,
-        and assumes free swap space, so the active anonymous list). Counts
+        active file + inactive file + active anon; the model's file list is
+        the fixed page cache, and it assumes free swap space). Counts
         ``workingset_refault_anon`` and ``workingset_activate_anon``.
         """
         eviction = self._shadow.pop(entry, None)
@@ -611,7 +633,7 @@ class MM:
             return False
         c = self.counters
         c["workingset_refault_anon"] += 1
-        if self._age - eviction > self.nr_lru[2]:
+        if self._age - eviction > self.nr_lru[2] + self.nr_file:
             return False
         self._age += 1  # workingset_age_nonresident
         c["workingset_activate_anon"] += 1
@@ -689,7 +711,12 @@ class MM:
         run_work = self.system.run_work
         total = 0
         while self.ram_pages - self.nr_used < self.wmark_high and budget > 0:
-            freed, scanned = self._shrink()
+            nr_file = self._file_scan() if self.nr_file else 0
+            if nr_file:
+                self._shrink_file(nr_file)
+            freed, scanned = self._shrink(SWAP_CLUSTER_MAX - nr_file) if nr_file < SWAP_CLUSTER_MAX else (0, 0)
+            freed += nr_file
+            scanned += nr_file
             total += scanned
             run_work()
             budget -= scanned or 1
@@ -700,6 +727,35 @@ class MM:
         shrinkers = self.system.shrinkers()
         if shrinkers:
             shrink_slab(shrinkers, reclaim_priority(total, self.nr_lru[1] + self.nr_lru[2]))
+
+    def _file_scan(self) -> int:
+        """``get_scan_count``: how many of this batch's ``SWAP_CLUSTER_MAX`` pages
+        come from the file list.
+
+        All of them in ``cache_trim_mode`` (``prepare_scan_control``: inactive
+        file pages ``>> DEF_PRIORITY`` non-zero and not thrashing, which a
+        cold page cache never is) and with ``swappiness`` 0; otherwise
+        ``SCAN_FRACT`` with equal reclaim costs (the model's file pages never
+        refault, nor rotate): the lists' sizes weighted by ``swappiness`` and
+        ``200 - swappiness``, the fraction carried between batches."""
+        file = self.nr_file
+        if not self.swappiness or file >> DEF_PRIORITY:
+            return min(file, SWAP_CLUSTER_MAX)
+        anon = self.nr_lru[1] + self.nr_lru[2]
+        fp = (200 - self.swappiness) * file
+        ap = self.swappiness * anon
+        self._file_credit += SWAP_CLUSTER_MAX * fp / (fp + ap)
+        n = min(int(self._file_credit), file, SWAP_CLUSTER_MAX)
+        self._file_credit -= n
+        return n
+
+    def _shrink_file(self, nr: int) -> None:
+        """Drop ``nr`` clean page-cache pages (no I/O; ``pgscan_file``, ``pgsteal_file``)."""
+        self.nr_file -= nr
+        self.nr_used -= nr
+        c = self.counters
+        c["pgscan_file"] += nr
+        c["pgsteal_file"] += nr
 
     def _deactivate(self, nr: int) -> None:
         """``shrink_active_list``: move ``nr`` pages from the active tail to the
@@ -735,8 +791,8 @@ class MM:
         self.counters["pgrefill"] += moved  # anonymous pages are all deactivated
         self.counters["pgdeactivate"] += moved
 
-    def _shrink(self) -> tuple[int, int]:
-        """``shrink_inactive_list``: one batch of ``SWAP_CLUSTER_MAX`` pages from
+    def _shrink(self, batch: int = SWAP_CLUSTER_MAX) -> tuple[int, int]:
+        """``shrink_inactive_list``: one batch of ``batch`` pages (at most ``SWAP_CLUSTER_MAX``) from
         the inactive tail, each judged as ``folio_check_references`` does: a
         young page is kept for another trip the first time (PG_referenced set)
         and activated the second; an old one is paged out."""
@@ -753,7 +809,7 @@ class MM:
         pageout = self._pageout
         folios = self._folios
         freed = scanned = activated = 0
-        while scanned < SWAP_CLUSTER_MAX and inactive:
+        while scanned < batch and inactive:
             tag = inactive.pop()
             frame = tag & _FMASK
             if f_tag[frame] != tag:
@@ -1106,6 +1162,7 @@ class MM:
             swapcache_pages=len(self.cache),
             lru_active=self.nr_lru[2],
             lru_inactive=self.nr_lru[1],
+            lru_inactive_file=self.nr_file,
         )
         return out
 
@@ -1132,8 +1189,8 @@ class MM:
             assert entry in refs or entry in self.cache, entry
         assert set(self.swapped) == set(self.system.live_entries()), "mm and core disagree on live entries"
         in_use = len(self.f_ck) - len(self.free)
-        assert in_use == self.nr_used, (in_use, self.nr_used)
-        assert sum(self.nr_lru) == self.nr_used, (self.nr_lru, self.nr_used)
+        assert in_use == self.nr_used - self.nr_file, (in_use, self.nr_used, self.nr_file)
+        assert sum(self.nr_lru) == in_use, (self.nr_lru, in_use)
         for head, frames in self._folios.items():
             assert frames[0] == head and self.f_lru[head], head
             assert len(frames) in (1 << o for o in range(1, PMD_ORDER + 1)), head
@@ -1153,7 +1210,7 @@ COUNTERS = (
     "swapout_failures", "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak",
     "swapoff_pte_visits", "swap_cache_freed_full", "workingset_refault_anon", "workingset_activate_anon",
     "thp_swpout", "thp_swpout_fallback", "thp_split_page", "mthp_anon_fault_alloc", "mthp_swpout",
-    "mthp_swpout_fallback", "mthp_split", "large_pageout_activated",
+    "mthp_swpout_fallback", "mthp_split", "large_pageout_activated", "pgscan_file", "pgsteal_file",
 )
 
 

@@ -90,6 +90,9 @@ class Run:
         otherwise; reclaim allocates on the CPU of the process that faulted.
     :param thp_orders: large-folio orders anonymous write faults may allocate
         (:class:`~swapops.mm.MM`; empty: order-0 pages only).
+    :param page_cache: clean page cache in RAM at the start (bytes or "4M";
+        :class:`~swapops.mm.MM`'s ``file_pages``; default none).
+    :param swappiness: ``vm.swappiness`` (0..200).
     :param verify: check every swapped-in page's bytes.
     :param event_ns: simulated time per event.
     :param points: samples in the time series.
@@ -110,6 +113,8 @@ class Run:
         page_cluster: int = 3,
         cpus: int = 1,
         thp_orders: Sequence[int] = (),
+        page_cache: int | str = 0,
+        swappiness: int = 60,
         verify: bool = True,
         event_ns: int = DEFAULT_EVENT_NS,
         points: int = 60,
@@ -132,7 +137,9 @@ class Run:
             raise ConfigError(f"cpus must be a whole number from 1 to 1024, not {cpus!r}")
         self.cpus = cpus
         self.mm = MM(self.system, ram_pages, self.mix.page, page_cluster=page_cluster, verify=verify, cpus=cpus,
-                     thp_orders=tuple(thp_orders))
+                     thp_orders=tuple(thp_orders), file_pages=parse_size(page_cache) // PAGE_SIZE,
+                     swappiness=swappiness)
+        self.page_cache_pages = self.mm.nr_file
         self.system.owner = self.mm
         self.event_ns = int(event_ns)
         self.points = points
@@ -302,6 +309,8 @@ class Run:
                     "page_cluster": self.page_cluster,
                     "cpus": self.cpus,
                     "thp_orders": list(self.mm.thp_orders),
+                    "page_cache_pages": self.page_cache_pages,
+                    "swappiness": self.mm.swappiness,
                     "event_ns": self.event_ns,
                     "verify": self.verify,
                 },
@@ -371,6 +380,8 @@ def run(
     page_cluster: int = 3,
     cpus: int = 1,
     thp_orders: Sequence[int] = (),
+    page_cache: int | str = 0,
+    swappiness: int = 60,
     verify: bool = True,
     swapoff: bool = True,
     points: int = 60,
@@ -391,7 +402,7 @@ def run(
     wl = build_workload(workload, ram=ram, seed=seed, events=events, pages=pages, processes=processes,
                         write_fraction=write_fraction, params=workload_params)
     r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, cpus=cpus,
-            thp_orders=thp_orders, verify=verify,
+            thp_orders=thp_orders, page_cache=page_cache, swappiness=swappiness, verify=verify,
             points=points, memory=memory)
     top = r.swapon(stack, size=swap)
     r.replay(wl, progress=progress, trace_out=trace_out)

@@ -44,7 +44,7 @@ from .sizes import parse_size
 from .trace import TraceWorkload
 from .workloads import DEFAULT_WORKLOAD, Workload, parse_mix
 
-TOP_KEYS = {"seed", "ram", "page_cluster", "cpus", "thp_orders", "verify", "event_ns", "points", "memory", "swapon", "workload",
+TOP_KEYS = {"seed", "ram", "page_cluster", "cpus", "thp_orders", "page_cache", "swappiness", "verify", "event_ns", "points", "memory", "swapon", "workload",
             "swapoff", "report"}
 SWAPON_KEYS = {"stack", "size", "priority", "options"}
 WORKLOAD_KEYS = {"name", "trace", "events", "pages", "processes", "write_fraction", "mix", "params"}
@@ -82,8 +82,10 @@ def _size(value: Any) -> bool:
 _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_int, "an integer"),
     "ram": (_size, 'a size such as "16M" or a number of bytes'),
+    "page_cache": (_size, 'a size such as "4M" or a number of bytes'),
     "page_cluster": (lambda v: _int(v) and 0 <= v <= 10, "an integer from 0 to 10"),
     "cpus": (lambda v: _int(v) and 1 <= v <= 1024, "an integer from 1 to 1024"),
+    "swappiness": (lambda v: _int(v) and 0 <= v <= 200, "an integer from 0 to 200"),
     "thp_orders": (lambda v: isinstance(v, list) and all(_int(o) and 1 <= o <= 9 for o in v),
                    "a list of orders from 1 to 9"),
     "verify": (lambda v: isinstance(v, bool), "true or false"),
@@ -218,6 +220,8 @@ def run_scenario(scn: Mapping[str, Any], *, progress: Progress | None = None) ->
         page_cluster=int(scn.get("page_cluster", 3)),
         cpus=int(scn.get("cpus", 1)),
         thp_orders=tuple(scn.get("thp_orders", ())),
+        page_cache=scn.get("page_cache", 0),
+        swappiness=int(scn.get("swappiness", 60)),
         verify=bool(scn.get("verify", True)),
         event_ns=int(scn.get("event_ns", 1000)),
         points=int(scn.get("points", 60)),
