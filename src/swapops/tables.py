@@ -85,8 +85,25 @@ def _header(stack: str) -> str:
     return stack.replace(">", ">\n")
 
 
+def swap_full_note(results: Sequence[dict[str, Any]]) -> str:
+    """Which columns' figures carry ``vm_swap_full()``'s effect (the table's caption).
+
+    Where more than half of the swap space is in use, a page swapped in, or
+    activated by reclaim, gives up its swap copy (``swap_cache_freed_full``)
+    and its next reclaim is a new swap-out instead of a free drop: the
+    columns then differ by who crossed half full, not only by design."""
+    held = [r["stack"] for r in results if r["totals"].get("swap_cache_freed_full")]
+    if not held:
+        return ("vm_swap_full() (more than half of swap in use) never held: every column "
+                "swaps out the same pages, the differences are the designs' own")
+    return ("vm_swap_full() held in " + ", ".join(held) + ": its copies-freed row counts swap copies "
+            "given up, each page then swapped out again, which raises swap-outs, pswpout and "
+            "pswpin there (a larger --swap removes the effect)")
+
+
 def compare_table(results: Sequence[dict[str, Any]], title: str = "") -> Table:
-    table = Table(title=title or None, show_lines=False, header_style="bold")
+    table = Table(title=title or None, show_lines=False, header_style="bold",
+                  caption=swap_full_note(results), caption_justify="left")
     table.add_column("metric", no_wrap=True)
     for r in results:
         table.add_column(_header(r["stack"]), justify="right")
@@ -147,4 +164,4 @@ def swapoff_table(result: dict[str, Any]) -> Table:
     return table
 
 
-__all__ = ["ROWS", "compare_table", "run_table", "layers_table", "swapoff_table"]
+__all__ = ["ROWS", "compare_table", "swap_full_note", "run_table", "layers_table", "swapoff_table"]
