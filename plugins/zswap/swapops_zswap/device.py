@@ -717,8 +717,13 @@ class ZswapDevice(SwapDevice):
         and reclaim; writebacks left over wait for the next point), while a
         second-chance rotation costs no time but counts toward the run's 16
         failures. A run that gives up is started again once per store the
-        batch rejected (each one queued it), as ``queue_work`` restarts a work
-        item after it ends. So the stores of a batch are rejected until the
+        batch rejected: each rejected store calls ``queue_work``, which is a
+        no-op only while the item is still pending, and a run that ends in
+        rotations takes no time next to the store path, so in the kernel each
+        rejection finds the worker idle and queues a new run (while a run is
+        writing back, the stores do collapse into one pending run: here that
+        run is in progress and the queued ones are dropped once it reaches
+        the threshold). So the stores of a batch are rejected until the
         worker has brought the pool down to the accept threshold, as in the
         kernel they are until it has.
         """
