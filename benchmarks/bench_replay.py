@@ -26,7 +26,7 @@ from swapops.runner import DEFAULT_EVENTS, DEFAULT_RAM, Run, build_workload
 from swapops.workloads import DEFAULT_WORKLOAD
 
 #: The swap size of the run of record (docs/performance.md), pinned: the compare
-#: default moved to 64M (issue 17) and this benchmark measures speed, not designs.
+#: default moved to 96M (issue 17) and this benchmark measures speed, not designs.
 SWAP = "40M"
 
 

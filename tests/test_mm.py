@@ -653,3 +653,24 @@ def test_page_cache_and_swappiness_are_checked() -> None:
         machine(swappiness=201)
     with pytest.raises(swapops.ConfigError):
         machine(file_pages=RAM)
+
+
+def test_zswap_pool_pages_are_ram_the_workload_loses() -> None:
+    """zsmalloc's pages come out of free memory: the mm model counts the pool as used RAM,
+    so the same workload needs more reclaim with zswap than without."""
+    missing = missing_modules(["zswap>swapfile"])
+    if missing:
+        pytest.skip("zswap not installed")
+    plain_system, plain = machine(ram=1024, size="8M")
+    z_system, z = machine("zswap:ram=4M>swapfile", ram=1024, size="8M")  # the pool limit: 20 % of these 4M
+    for mm in (plain, z):
+        mm.spawn(1)
+        fill(mm, 1, 3 * 1024)
+        mm.replay([READ] * 1024, [1] * 1024, list(range(1024)))
+        mm.check()
+    pool = z_system.devices[0].stats()["pool_pages"]
+    assert pool > 0 and z.nr_held == pool == z_system.ram_held() and plain.nr_held == 0
+    frames = len(z.f_ck) - len(z.free)
+    assert z.nr_used == frames + pool and z.nr_free == z.ram_pages - frames - pool
+    assert z.counters["pgsteal_anon"] > plain.counters["pgsteal_anon"]
+    assert plain_system.ram_held() == 0

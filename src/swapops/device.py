@@ -307,6 +307,15 @@ class SwapDevice:
         """
         return ()
 
+    def ram_held(self) -> int:
+        """Pages of the machine's RAM this layer holds now, outside the pages
+        the page tables map: memory the kernel would have allocated for it
+        (zswap: its zsmalloc pool, ``zswap_total_pages()``). The page-table
+        owner counts them as used memory, so they press on reclaim as the
+        pool's pages do in the kernel. Read at reclaim and fault time, not per
+        page access. The default holds none."""
+        return 0
+
     def set_cpu(self, cpu: int) -> None:
         """Allocations from now on come from simulated CPU ``cpu`` (any int; a
         layer with fewer CPUs takes it modulo its count). The default ignores it."""

@@ -40,6 +40,9 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   distance within the active list is activated (``workingset_refault``,
   ``workingset_test_recent``), counted in ``workingset_refault_anon`` /
   ``workingset_activate_anon``.
+* **RAM the swap layers hold** (zswap's pool, :meth:`SwapSystem.ram_held`) counts as
+  used memory (``nr_held``), read after each reclaim batch and swap-in, as
+  zsmalloc's pages come out of the kernel's free memory.
 * **scheduling points and shrinkers**: after each reclaim batch the layers run
   queued work (``SwapSystem.run_work``: zswap's shrink worker); after each
   reclaim run their memory-pressure shrinkers run (``shrink_slab``,
@@ -225,6 +228,7 @@ class MM:
         self._head_of: dict[int, int] = {}
         self.free: list[int] = []
         self.nr_used = self.nr_file  # the page cache takes RAM too
+        self.nr_held = 0  # RAM the swap layers hold (zswap's pool), counted in nr_used
         self.inactive: deque[int] = deque()
         self.active: deque[int] = deque()
         self.nr_lru = [0, 0, 0]
@@ -261,6 +265,7 @@ class MM:
 
     def replay(self, ops: list[int], a: list[int], b: list[int]) -> None:
         """Apply one chunk of events (see :mod:`swapops.workloads`)."""
+        self._sync_held()  # simulated time passed: a worker may have shrunk a pool
         pts = self.pts
         ref = self.f_ref
         wp = self.f_wp
@@ -329,6 +334,16 @@ class MM:
             if over > c["overcommit_peak"]:
                 c["overcommit_peak"] = over
         return frame
+
+    def _sync_held(self) -> None:
+        """Count the RAM the swap layers hold now (:meth:`SwapSystem.ram_held`:
+        zswap's pool) as used memory, as the kernel's free memory counts
+        zsmalloc's pages. Read after each reclaim batch and each swap-in from
+        a device (where a pool grows or shrinks), never per access."""
+        held = self.system.ram_held()
+        if held != self.nr_held:
+            self.nr_used += held - self.nr_held
+            self.nr_held = held
 
     def _lru_add(self, frame: int, lru: int) -> None:
         self._tagseq += 1
@@ -502,6 +517,8 @@ class MM:
             c["swapin_errors"] += 1
             return -1
         c["pgmajfault"] += 1
+        if self.nr_held:
+            self._sync_held()  # a load from zswap freed pool memory
         ck = self.swapped[entry]
         if self.verify and folio.data != self.content(ck):
             raise DataMismatchError(f"swap entry {entry}: data read back differs from what was swapped out")
@@ -719,6 +736,7 @@ class MM:
             scanned += nr_file
             total += scanned
             run_work()
+            self._sync_held()
             budget -= scanned or 1
             if self._backoff_until > self.nr_faults:
                 break
@@ -727,6 +745,7 @@ class MM:
         shrinkers = self.system.shrinkers()
         if shrinkers:
             shrink_slab(shrinkers, reclaim_priority(total, self.nr_lru[1] + self.nr_lru[2]))
+            self._sync_held()
 
     def _file_scan(self) -> int:
         """``get_scan_count``: how many of this batch's ``SWAP_CLUSTER_MAX`` pages
@@ -1163,11 +1182,13 @@ class MM:
             lru_active=self.nr_lru[2],
             lru_inactive=self.nr_lru[1],
             lru_inactive_file=self.nr_file,
+            ram_held=self.nr_held,
         )
         return out
 
     def check(self) -> None:
         """Cross-check page tables, frames and the core's swap counts (tests)."""
+        self._sync_held()
         refs: dict[SwapEntry, int] = {}
         mapped: dict[int, list[int]] = {}
         for pid, pt in self.pts.items():
@@ -1189,7 +1210,8 @@ class MM:
             assert entry in refs or entry in self.cache, entry
         assert set(self.swapped) == set(self.system.live_entries()), "mm and core disagree on live entries"
         in_use = len(self.f_ck) - len(self.free)
-        assert in_use == self.nr_used - self.nr_file, (in_use, self.nr_used, self.nr_file)
+        assert in_use == self.nr_used - self.nr_file - self.nr_held, (in_use, self.nr_used, self.nr_file, self.nr_held)
+
         assert sum(self.nr_lru) == in_use, (self.nr_lru, in_use)
         for head, frames in self._folios.items():
             assert frames[0] == head and self.f_lru[head], head

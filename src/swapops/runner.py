@@ -49,11 +49,11 @@ DEFAULT_STACKS: tuple[str, ...] = (
 )
 
 DEFAULT_RAM = "16M"
-# 64 MiB of swap for a 40 MiB workload in 16 MiB of RAM: at most about 7,600 of
-# the 16,383 slots are in use, so vm_swap_full() (more than half in use) never
-# holds and the compare table shows each design's own costs; at 40M the
-# designs differed mostly in who crossed half full (docs/compare.md).
-DEFAULT_SWAP = "64M"
+# 96 MiB of swap (24,575 slots) for the default workload's 10,240 pages: even
+# with every page swapped out less than half of it is in use, so vm_swap_full()
+# can never hold and the compare table shows each design's own costs; at 40M
+# the designs differed mostly in who crossed half full (docs/compare.md).
+DEFAULT_SWAP = "96M"
 DEFAULT_EVENTS = 500_000
 DEFAULT_FOOTPRINT = 2.5  # workload pages per RAM page
 DEFAULT_EVENT_NS = 1_000  # simulated time per event (one sampled memory access)

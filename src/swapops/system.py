@@ -703,6 +703,15 @@ class SwapSystem:
                 for dev in area.device.layers():
                     dev.run_work()
 
+    def ram_held(self) -> int:
+        """Pages of RAM the active layers hold (``SwapDevice.ram_held``: zswap's pool)."""
+        held = 0
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    held += dev.ram_held()
+        return held
+
     def set_cpu(self, cpu: int) -> None:
         """The CPU that allocates from now on (per-CPU clusters); every active
         layer is told (``SwapDevice.set_cpu``). Not on the per-page path."""

@@ -981,6 +981,11 @@ class ZswapDevice(SwapDevice):
         """Pool memory in pages, from the zsmalloc model (``zs_get_total_pages``)."""
         return self._pool.pages
 
+    def ram_held(self) -> int:
+        """The pool's pages (``zswap_total_pages()``): zsmalloc takes them from
+        the page allocator, so they are RAM the workload no longer has."""
+        return self._pool.pages
+
     @property
     def pool_total_size(self) -> int:
         return self._pool.pages * PAGE_SIZE
