@@ -488,14 +488,21 @@ class MM:
         frame = self.cache.get(entry)
         if frame is not None:
             c["swapin_cache_hits"] += 1
-            if self.f_ra[frame]:  # swap_cache_get_folio: a readahead hit
+            # swap_cache_get_folio: with VMA readahead every hit records this
+            # fault's address in the VMA's readahead state (a readahead hit
+            # also counts one more hit), so the next window starts from here.
+            vma_ra = self.page_cluster and not self.system.rotational_swap()
+            state = self._vma_ra_state.get(pid) if vma_ra else None
+            if self.f_ra[frame]:  # a readahead hit
                 self.f_ra[frame] = 0
                 c["swap_ra_hit"] += 1
-                state = self._vma_ra_state.get(pid)
-                if state is not None and not self.system.rotational_swap():
-                    self._vma_ra_state[pid] = (state[0], state[1], min(state[2] + 1, SWAP_RA_HITS_MAX))
+                if vma_ra:
+                    prev_win, hits = state[1:] if state is not None else (0, 0)
+                    self._vma_ra_state[pid] = (vp, prev_win, min(hits + 1, SWAP_RA_HITS_MAX))
                 else:
                     self._ra_hits += 1
+            elif state is not None:
+                self._vma_ra_state[pid] = (vp, state[1], state[2])
             maps = self.f_map[frame]
             if maps:
                 maps.append(pid)
