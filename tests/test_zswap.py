@@ -424,7 +424,7 @@ def test_writeback_failures_when_nothing_is_left_below(system: swapops.SwapSyste
 
 
 def test_second_chance_lru(system: swapops.SwapSystem) -> None:
-    top = system.swapon("zswap:shrinker_enabled=on>swapfile", size="4M")
+    top = system.swapon("zswap:shrinker_enabled=on,memcg=off>swapfile", size="4M")
     dev = zdev(top)
     rng = random.Random(9)
     pages = [corpus.text_page(rng) for _ in range(6)]
@@ -450,7 +450,7 @@ def test_lru_walk_matches_a_second_chance_reference(system: swapops.SwapSystem) 
     against an OrderedDict transcription of the kernel's second-chance LRU: the
     entries stay in the same order with the same referenced bits, and the same
     keys are written back (the device keeps a plain dict; rotations re-insert)."""
-    top = system.swapon("zswap:shrinker_enabled=on>swapfile", size="4M")
+    top = system.swapon("zswap:shrinker_enabled=on,memcg=off>swapfile", size="4M")
     dev = zdev(top)
     ops = top.ops
     assert ops is not None
@@ -554,7 +554,7 @@ def test_pool_placement_matches_the_kernel_transcription(
 def test_memory_pressure_shrinker(system: swapops.SwapSystem, enabled: bool) -> None:
     """shrink_slab at a high pressure (priority 0) walks twice the freeable count:
     every entry gets its second chance, then the oldest are written back. With shrinker_enabled off (the 6.12 default) the count is 0: nothing happens."""
-    top = system.swapon(f"zswap:shrinker_enabled={'on' if enabled else 'off'}>swapfile", size="4M")
+    top = system.swapon(f"zswap:shrinker_enabled={'on' if enabled else 'off'},memcg=off>swapfile", size="4M")
     dev = zdev(top)
     rng = random.Random(10)
     for _ in range(50):
@@ -571,9 +571,22 @@ def test_memory_pressure_shrinker(system: swapops.SwapSystem, enabled: bool) -> 
     assert dev.shrink_worker_runs == 0  # the pool never reached its limit
 
 
+def test_shrinker_finds_nothing_to_count_in_the_root_memcg(system: swapops.SwapSystem) -> None:
+    """memcg=root (the default): with memcg on, 6.12 counts the cgroup's charged entries and
+    a root-cgroup task's are charged nowhere, so the shrinker writes nothing back."""
+    top = system.swapon("zswap:shrinker_enabled=on>swapfile", size="4M")
+    dev = zdev(top)
+    rng = random.Random(10)
+    for _ in range(50):
+        system.swap_out(Folio(corpus.text_page(rng)))
+    zswap_shrinker = next(s for s in system.shrinkers() if s.name == "mm-zswap")
+    assert dev.stored_pages == 50 and zswap_shrinker.count() == 0
+    assert do_shrink_slab(zswap_shrinker, 0) == 0 and dev.written_back_pages == 0
+
+
 def test_disk_swapins_protect_the_pool_from_the_shrinker(system: swapops.SwapSystem) -> None:
     """zswap_shrinker_count subtracts the disk swap-ins since the last count."""
-    top = system.swapon("zswap:shrinker_enabled=on,incompressible=reject>swapfile", size="4M")
+    top = system.swapon("zswap:shrinker_enabled=on,memcg=off,incompressible=reject>swapfile", size="4M")
     dev = zdev(top)
     rng = random.Random(25)
     for _ in range(40):
@@ -646,7 +659,7 @@ def test_keyed_under_a_virtual_layer_is_not_bounded(system: swapops.SwapSystem) 
 
 
 def test_keyed_writeback_allocates_below_on_demand(system: swapops.SwapSystem) -> None:
-    top = system.swapon("toyvirt>zswap:shrinker_enabled=on>swapfile", size="4M")
+    top = system.swapon("toyvirt>zswap:shrinker_enabled=on,memcg=off>swapfile", size="4M")
     dev = zdev(top)
     swapfile = layer(top, "swapfile")
     rng = random.Random(13)
@@ -778,7 +791,7 @@ def test_large_folio_rejected_whole_without_writeback(
 
 
 def test_large_folio_keyed_reassembles_from_scattered_slots(system: swapops.SwapSystem) -> None:
-    top = system.swapon("toyvirt>zswap:shrinker_enabled=on>swapfile", size="4M")
+    top = system.swapon("toyvirt>zswap:shrinker_enabled=on,memcg=off>swapfile", size="4M")
     dev = zdev(top)
     rng = random.Random(19)
     data = b"".join(corpus.text_page(rng) for _ in range(4))

@@ -316,6 +316,16 @@ class SwapDevice:
         page access. The default holds none."""
         return 0
 
+    def writeback_pages(self) -> int:
+        """Pages this layer has written back through the swap cache so far.
+
+        ``zswap_writeback_entry`` decompresses each entry into a newly
+        allocated swap-cache folio, submits its write and marks it
+        ``PG_reclaim``, so it sits on the inactive list's tail, clean, until
+        reclaim frees it: memory and reclaim work the page-table owner counts.
+        Read with :meth:`ram_held`, never per page. The default: none."""
+        return 0
+
     def set_cpu(self, cpu: int) -> None:
         """Allocations from now on come from simulated CPU ``cpu`` (any int; a
         layer with fewer CPUs takes it modulo its count). The default ignores it."""

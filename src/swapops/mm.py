@@ -229,6 +229,10 @@ class MM:
         self.free: list[int] = []
         self.nr_used = self.nr_file  # the page cache takes RAM too
         self.nr_held = 0  # RAM the swap layers hold (zswap's pool), counted in nr_used
+        # zswap writeback's swap-cache folios on the inactive tail (clean, no
+        # frame identity: nothing maps them), counted in nr_used
+        self.nr_wb = 0
+        self._wb_seen = 0
         self.inactive: deque[int] = deque()
         self.active: deque[int] = deque()
         self.nr_lru = [0, 0, 0]
@@ -340,10 +344,18 @@ class MM:
         zswap's pool) as used memory, as the kernel's free memory counts
         zsmalloc's pages. Read after each reclaim batch and each swap-in from
         a device (where a pool grows or shrinks), never per access."""
-        held = self.system.ram_held()
+        system = self.system
+        held = system.ram_held()
         if held != self.nr_held:
             self.nr_used += held - self.nr_held
             self.nr_held = held
+        wb = system.writeback_pages()
+        if wb != self._wb_seen:
+            new = wb - self._wb_seen
+            self._wb_seen = wb
+            if new > 0:
+                self.nr_wb += new
+                self.nr_used += new
 
     def _lru_add(self, frame: int, lru: int) -> None:
         self._tagseq += 1
@@ -823,8 +835,14 @@ class MM:
         young page is kept for another trip the first time (PG_referenced set)
         and activated the second; an old one is paged out."""
         nr_lru = self.nr_lru
-        if nr_lru[1] < nr_lru[2]:
+        if nr_lru[1] + self.nr_wb < nr_lru[2]:
             self._deactivate(SWAP_CLUSTER_MAX)
+        wb = min(self.nr_wb, batch)
+        if wb:  # writeback folios at the inactive tail: clean swap cache, freed first
+            self.nr_wb -= wb
+            self.nr_used -= wb
+            batch -= wb
+            self.counters["writeback_folios_freed"] += wb
         inactive = self.inactive
         active = self.active
         f_tag = self.f_tag
@@ -881,6 +899,8 @@ class MM:
                 break
         self._age += activated  # move_folios_to_lru: active folios age the nonresident clock
         c = self.counters
+        scanned += wb
+        freed += wb
         c["pgscan_anon"] += scanned
         c["pgsteal_anon"] += freed
         c["pgactivate"] += activated
@@ -1217,7 +1237,8 @@ class MM:
             assert entry in refs or entry in self.cache, entry
         assert set(self.swapped) == set(self.system.live_entries()), "mm and core disagree on live entries"
         in_use = len(self.f_ck) - len(self.free)
-        assert in_use == self.nr_used - self.nr_file - self.nr_held, (in_use, self.nr_used, self.nr_file, self.nr_held)
+        assert in_use == self.nr_used - self.nr_file - self.nr_held - self.nr_wb, (
+            in_use, self.nr_used, self.nr_file, self.nr_held, self.nr_wb)
 
         assert sum(self.nr_lru) == in_use, (self.nr_lru, in_use)
         for head, frames in self._folios.items():
@@ -1240,6 +1261,7 @@ COUNTERS = (
     "swapoff_pte_visits", "swap_cache_freed_full", "workingset_refault_anon", "workingset_activate_anon",
     "thp_swpout", "thp_swpout_fallback", "thp_split_page", "mthp_anon_fault_alloc", "mthp_swpout",
     "mthp_swpout_fallback", "mthp_split", "large_pageout_activated", "pgscan_file", "pgsteal_file",
+    "writeback_folios_freed",
 )
 
 

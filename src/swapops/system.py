@@ -712,6 +712,16 @@ class SwapSystem:
                     held += dev.ram_held()
         return held
 
+    def writeback_pages(self) -> int:
+        """Pages the active layers wrote back through the swap cache so far
+        (``SwapDevice.writeback_pages``: zswap's writeback)."""
+        total = 0
+        for area in self._areas:
+            if area is not None:
+                for dev in area.device.layers():
+                    total += dev.writeback_pages()
+        return total
+
     def set_cpu(self, cpu: int) -> None:
         """The CPU that allocates from now on (per-CPU clusters); every active
         layer is told (``SwapDevice.set_cpu``). Not on the per-page path."""

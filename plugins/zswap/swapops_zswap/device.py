@@ -102,6 +102,11 @@ class ZswapDevice(SwapDevice):
                                minimum=0.01, maximum=1000.0),
         "shrinker_enabled": Option("bool", False, "zswap's memory-pressure shrinker (zswap_shrinker_count/"
                                    "scan), run by reclaim; CONFIG_ZSWAP_SHRINKER_DEFAULT_ON is off"),
+        "memcg": Option("choice", "root", "memory cgroups: root (the kernel has memcg on, as Debian's, "
+                        "and the workload runs in the root cgroup: its entries are charged to no "
+                        "cgroup, so zswap_shrinker_count() finds none and the shrinker writes back "
+                        "nothing) or off (cgroup_disable=memory: pool-wide counts)",
+                        choices=("root", "off")),
         "chain_size": Option("int", DEFAULT_CHAIN_SIZE, "zsmalloc CONFIG_ZSMALLOC_CHAIN_SIZE",
                              minimum=MIN_CHAIN_SIZE, maximum=MAX_CHAIN_SIZE),
         "size": Option("size", None, "key space of a bottom zswap (no device below); "
@@ -140,6 +145,7 @@ class ZswapDevice(SwapDevice):
         # Later kernels store an incompressible page as is, when it may be written back.
         self.store_raw: bool = opts["incompressible"] == "raw" and self.writeback
         self.shrinker_enabled: bool = bool(opts["shrinker_enabled"])
+        self.memcg_root: bool = opts.get("memcg", "root") == "root"
         self.compact_on_limit: bool = bool(opts["compact_on_limit"])
         self.ram_pages = opts["ram"] // PAGE_SIZE
         self.max_pool_pages = self.ram_pages * opts["max_pool_percent"] // 100
@@ -898,12 +904,15 @@ class ZswapDevice(SwapDevice):
         since the last count (consumed here), scaled by pool pages per stored
         entry (the memory-saving factor); 0 when the shrinker is off.
 
-        Pool-wide figures, as the kernel counts without memcg. (With memcg on,
-        6.12 counts the memcg's charged entries; entries of a task in the root
-        cgroup are charged nowhere, so there the count is 0.)
+        With ``memcg=root`` (the default) the count is 0: with memcg on, 6.12
+        counts the cgroup's charged entries (``memcg_page_state(memcg,
+        MEMCG_ZSWAPPED)``), and a task in the root cgroup has no object cgroup
+        (``__get_obj_cgroup_from_memcg`` stops at the root), so its entries
+        are charged nowhere. ``memcg=off``: the pool-wide figures the kernel
+        uses when memcg is disabled.
         """
         stored = len(self._entries)
-        if not self.shrinker_enabled or not stored or not self.writeback:
+        if not self.shrinker_enabled or not stored or not self.writeback or self.memcg_root:
             return 0
         consumed = min(self._protected, stored)
         self._protected -= consumed
@@ -980,6 +989,12 @@ class ZswapDevice(SwapDevice):
     def pool_pages(self) -> int:
         """Pool memory in pages, from the zsmalloc model (``zs_get_total_pages``)."""
         return self._pool.pages
+
+    def writeback_pages(self) -> int:
+        """Entries written back so far: each went through a swap-cache folio
+        (``zswap_writeback_entry``: ``__read_swap_cache_async``, then
+        ``folio_set_reclaim`` and ``__swap_writepage``)."""
+        return self.written_back_pages
 
     def ram_held(self) -> int:
         """The pool's pages (``zswap_total_pages()``): zsmalloc takes them from
