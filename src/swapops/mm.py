@@ -910,7 +910,8 @@ class MM:
         """One large folio from the inactive tail: ``(pages scanned, freed,
         activated)``. ``folio_check_references`` counts its young PTEs: none,
         it is paged out; one, kept for another trip the first time; more than
-        one (``referenced_ptes > 1``) or PG_referenced already set, activated."""
+        one (``referenced_ptes > 1``) or PG_referenced already set, activated.
+        A PMD-sized folio is mapped by one PMD: one reference at most."""
         nr = len(frames)
         f_ref = self.f_ref
         young = 0
@@ -918,6 +919,8 @@ class MM:
             if f_ref[f]:
                 young += 1
                 f_ref[f] = 0
+        if young and nr == 1 << PMD_ORDER:
+            young = 1  # PMD-mapped: one accessed bit, one reference (pmdp_clear_flush_young)
         if young:
             referenced = self.f_pgref[head]
             self.f_pgref[head] = 1
