@@ -169,7 +169,10 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--swappiness", default=60, show_default=True, type=click.IntRange(0, 200),
                      help="vm.swappiness: the anonymous/file scan balance (with --page-cache)"),
         click.option("--verify/--no-verify", default=True, show_default=True,
-                     help="check every swapped-in page's bytes"),
+                     help="check every swapped-in page's bytes (its content key with --content ref)"),
+        click.option("--content", type=click.Choice(["ref", "bytes"]), default="ref", show_default=True,
+                     help="pages reach the swap layers by content key (ref: no stored bytes, same metrics) "
+                          "or as their bytes"),
         click.option("--swapoff/--no-swapoff", default=True, show_default=True,
                      help="swap the physical backend off at the end and report the work"),
         click.option("--memory", type=click.Choice(["rss", "tracemalloc"]), default="rss", show_default=True,
@@ -212,6 +215,7 @@ def _run_kwargs(o: dict[str, Any]) -> dict[str, Any]:
         "verify": o["verify"],
         "swapoff": o["swapoff"],
         "memory": o["memory"],
+        "content": o["content"],
     }
 
 

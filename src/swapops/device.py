@@ -46,6 +46,7 @@ from .errors import DeviceIOError, InvalidEntryError, OutOfSwapSpaceError
 from .options import Option
 
 if TYPE_CHECKING:
+    from .content import ContentCache
     from .folio import Folio
     from .shrinker import Shrinker
 
@@ -135,6 +136,11 @@ class SwapDevice:
     HOLDS: ClassVar[str | None] = None  # None: by KIND (see holds())
     SUMMARY: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Option]] = {}
+    #: The layer can hold pages by content key (:mod:`swapops.content`): it
+    #: stores ``folio.ck`` when set, sets it on a read, and asks
+    #: :attr:`content` for anything it needs to know about the bytes. A module
+    #: that does not declare it gets bytes, as in byte mode.
+    CONTENT_REF: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
         self.options: dict[str, Any] = dict(options)
@@ -146,7 +152,14 @@ class SwapDevice:
         self.ctx: SwapContext | None = None
         self.type: int = -1  # index in the swap area table, set when this is a stack's top
         self.priority: int = -1
+        # Set by the core when the layer's area runs in reference mode.
+        self.content: ContentCache | None = None
         self._bind_stand_ins()
+
+    @property
+    def content_ref(self) -> bool:
+        """Whether this instance can hold pages by content key (default: :attr:`CONTENT_REF`)."""
+        return self.CONTENT_REF
 
     def fast_ops(self) -> Mapping[str, Callable[..., Any]]:
         """Operations to bind instead of the hookimpl methods, after activation.

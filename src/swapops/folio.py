@@ -22,7 +22,7 @@ class Folio:
     the page must be written again before it may be dropped.
     """
 
-    __slots__ = ("data", "order", "dirty")
+    __slots__ = ("data", "order", "dirty", "ck")
 
     def __init__(self, data: bytes | bytearray | memoryview, order: int | None = None) -> None:
         if not isinstance(data, bytes):
@@ -40,6 +40,9 @@ class Folio:
         self.data: bytes = data
         self.order: int = size_order
         self.dirty: bool = False
+        # Content key in reference mode (swapops.content): >= 0 when the folio
+        # stands for the content ``ck`` and ``data`` is empty; -1: ``data`` holds it.
+        self.ck: int = -1
 
     @classmethod
     def empty(cls, order: int) -> Folio:
@@ -54,6 +57,17 @@ class Folio:
         folio.data = b""
         folio.order = order
         folio.dirty = False
+        folio.ck = -1
+        return folio
+
+    @classmethod
+    def ref(cls, ck: int) -> Folio:
+        """An order-0 folio standing for content key ``ck`` (reference mode, :mod:`swapops.content`)."""
+        folio = cls.__new__(cls)
+        folio.data = b""
+        folio.order = 0
+        folio.dirty = False
+        folio.ck = ck
         return folio
 
     # The name this had before it was public (callers outside this project's
@@ -81,13 +95,15 @@ class Folio:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Folio):
-            return self.data == other.data
+            return self.data == other.data and self.ck == other.ck
         return NotImplemented
 
     def __hash__(self) -> int:
         return hash(self.data)
 
     def __repr__(self) -> str:
+        if self.ck >= 0:
+            return f"Folio(order={self.order}, ck={self.ck:#x})"
         kind = "zero" if self.is_zero() else f"{self.data[:8].hex()}…"
         return f"Folio(order={self.order}, {kind})"
 

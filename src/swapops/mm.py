@@ -99,6 +99,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .constants import PMD_ORDER
+from .content import ContentCache
 from .errors import (
     ConfigError,
     DeviceIOError,
@@ -160,6 +161,11 @@ class MM:
         memory only.
     :param swappiness: ``vm.swappiness`` (0..200): how reclaim divides its scan
         between the anonymous and the file list (``get_scan_count``).
+    :param by_ref: reference mode (:mod:`swapops.content`): order-0 pages are
+        swapped out as content keys (``Folio.ref``) and the system is given a
+        :class:`~swapops.content.ContentCache` over ``content``; stacks whose
+        layers all hold keys store no bytes. Metrics are those of byte mode.
+    :param is_zero: ``is_zero(ck)`` for the cache (cheaper than making the page).
     :param cpus: simulated CPUs; process ``pid`` runs on CPU ``pid % cpus``, and
         reclaim allocates swap on the CPU of the process whose fault started it
         (``SwapSystem.set_cpu``: the per-CPU clusters of ``percpu_swap_cluster``).
@@ -179,6 +185,8 @@ class MM:
         thp_orders: tuple[int, ...] = (),
         file_pages: int = 0,
         swappiness: int = 60,
+        by_ref: bool = False,
+        is_zero: Callable[[int], bool] | None = None,
     ) -> None:
         if ram_pages < 4 * SWAP_CLUSTER_MAX:
             raise ConfigError(
@@ -202,6 +210,11 @@ class MM:
         self.cpus = max(1, int(cpus))
         self._cpu = 0
         self.content = content
+        # Reference mode (swapops.content): order-0 pages go out as content
+        # keys; layers that hold keys get the facts they need from the cache.
+        self.by_ref = bool(by_ref)
+        if self.by_ref:
+            system.set_content(ContentCache(content, is_zero))
         self.page_cluster = page_cluster
         self.verify = verify
         n = self.ram_pages = ram_pages
@@ -539,7 +552,7 @@ class MM:
         if self.nr_held:
             self._sync_held()  # a load from zswap freed pool memory
         ck = self.swapped[entry]
-        if self.verify and folio.data != self.content(ck):
+        if self.verify and (folio.data != self.content(ck) if folio.ck < 0 else folio.ck != ck):
             raise DataMismatchError(f"swap entry {entry}: data read back differs from what was swapped out")
         self.f_ck[frame] = ck
         self.f_map[frame] = [pid]
@@ -640,7 +653,7 @@ class MM:
             self.nr_used -= 1
             self.free.append(frame)
             return True
-        if self.verify and folio.data != self.content(ck):
+        if self.verify and (folio.data != self.content(ck) if folio.ck < 0 else folio.ck != ck):
             raise DataMismatchError(f"swap entry {entry}: data read ahead differs from what was swapped out")
         self.f_ck[frame] = ck
         self.f_map[frame] = _NONE
@@ -1052,9 +1065,12 @@ class MM:
                 pts[pid][vp] = entry
             c["clean_drops"] += 1
         else:
-            folio = Folio.empty(0)
             ck = self.f_ck[frame]
-            folio.data = self.content(ck)
+            if self.by_ref:
+                folio = Folio.ref(ck)
+            else:
+                folio = Folio.empty(0)
+                folio.data = self.content(ck)
             try:
                 entry = self._swap_out(folio)
             except OutOfSwapSpaceError:

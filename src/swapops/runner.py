@@ -59,6 +59,8 @@ DEFAULT_FOOTPRINT = 2.5  # workload pages per RAM page
 DEFAULT_EVENT_NS = 1_000  # simulated time per event (one sampled memory access)
 CHUNK = 2048  # events per chunk asked of a workload
 STEP = 1024  # events between clock advances and samples
+CONTENT_MODES = ("ref", "bytes")
+DEFAULT_CONTENT = "ref"  # how pages reach the swap layers (swapops.content)
 
 Progress = Callable[[int], None]
 
@@ -93,7 +95,11 @@ class Run:
     :param page_cache: clean page cache in RAM at the start (bytes or "4M";
         :class:`~swapops.mm.MM`'s ``file_pages``; default none).
     :param swappiness: ``vm.swappiness`` (0..200).
-    :param verify: check every swapped-in page's bytes.
+    :param verify: check every swapped-in page's bytes (in reference mode, its content key).
+    :param content: ``"ref"`` (default): pages go to the swap layers by content
+        key (:mod:`swapops.content`: layers that can hold keys store no bytes;
+        the metrics are those of byte mode); ``"bytes"``: every page as its
+        4 KiB of bytes.
     :param event_ns: simulated time per event.
     :param points: samples in the time series.
     :param memory: ``"rss"`` (default): the process's peak RSS (``ru_maxrss``)
@@ -119,9 +125,13 @@ class Run:
         event_ns: int = DEFAULT_EVENT_NS,
         points: int = 60,
         memory: str = "rss",
+        content: str = DEFAULT_CONTENT,
     ) -> None:
         if memory not in ("rss", "tracemalloc"):
             raise ConfigError(f"memory must be rss or tracemalloc, not {memory!r}")
+        if content not in CONTENT_MODES:
+            raise ConfigError(f"content must be ref or bytes, not {content!r}")
+        self.content = content
         self.memory = memory
         self._t0 = time.perf_counter()
         self._rss0 = _rss_kib()
@@ -138,7 +148,7 @@ class Run:
         self.cpus = cpus
         self.mm = MM(self.system, ram_pages, self.mix.page, page_cluster=page_cluster, verify=verify, cpus=cpus,
                      thp_orders=tuple(thp_orders), file_pages=parse_size(page_cache) // PAGE_SIZE,
-                     swappiness=swappiness)
+                     swappiness=swappiness, by_ref=content == "ref", is_zero=self.mix.is_zero)
         self.page_cache_pages = self.mm.nr_file
         self.system.owner = self.mm
         self.event_ns = int(event_ns)
@@ -313,6 +323,7 @@ class Run:
                     "swappiness": self.mm.swappiness,
                     "event_ns": self.event_ns,
                     "verify": self.verify,
+                    "content": self.content,
                 },
                 "workload": self.workload_info,
                 "events": self.events,
@@ -388,6 +399,7 @@ def run(
     memory: str = "rss",
     progress: Progress | None = None,
     trace_out: str | os.PathLike[str] | None = None,
+    content: str = DEFAULT_CONTENT,
 ) -> dict[str, Any]:
     """Run ``workload`` over ``stack``; return the result dict (``docs/cli.md``).
 
@@ -403,7 +415,7 @@ def run(
                         write_fraction=write_fraction, params=workload_params)
     r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, cpus=cpus,
             thp_orders=thp_orders, page_cache=page_cache, swappiness=swappiness, verify=verify,
-            points=points, memory=memory)
+            points=points, memory=memory, content=content)
     top = r.swapon(stack, size=swap)
     r.replay(wl, progress=progress, trace_out=trace_out)
     snap = r.snapshot()

@@ -30,7 +30,8 @@ import attrs
 import pluggy
 
 from .clock import SimClock
-from .constants import CLUSTER_MASK, CLUSTER_SHIFT, MAX_SWAPFILES
+from .constants import CLUSTER_MASK, CLUSTER_SHIFT, MAX_SWAPFILES, UNBOUNDED_SIZE
+from .content import ContentCache
 from .device import DeviceDispatch, SwapDevice
 from .errors import (
     ConfigError,
@@ -103,7 +104,7 @@ class SwapArea:
     __slots__ = (
         "type", "priority", "device", "ops", "alloc", "free", "write", "read",
         "tables", "extend", "orders", "nr_entries", "cur_cluster", "entries_allocated",
-        "entries_read", "swpout_zero", "swpin_zero", "peers",
+        "entries_read", "swpout_zero", "swpin_zero", "peers", "by_ref",
     )
 
     def __init__(self, swap_type: int, priority: int, device: SwapDevice) -> None:
@@ -116,6 +117,7 @@ class SwapArea:
         self.free = device.ops.free
         self.write = device.ops.write
         self.read = device.ops.read
+        self.by_ref = False  # every layer holds content keys (SwapSystem.set_content)
         self.tables: dict[int, bytearray] = {}
         self.extend: dict[int, int] = {}
         self.orders: dict[int, int] = {}
@@ -178,6 +180,43 @@ class SwapSystem:
         self._pinned: set[SwapEntry] = set()  # cached on request (swap_in(cache=True))
         self._current: list[SwapArea | None] = [None] * 10  # per order, like percpu_swap_cluster
         self._builder = StackBuilder(self.pm, self.registry, self.clock, seed, self.trace)
+        self._content: ContentCache | None = None
+        # vm_swap_full()'s and swap_use_vma_readahead()'s inputs, resolved once
+        # per change of the area table or a stack (not per swap-in): None = stale.
+        self._usage_src: list[tuple[SwapDevice | None, SwapDevice]] | None = None
+        self._rotational: bool | None = None
+
+    def _stacks_changed(self) -> None:
+        self._usage_src = None
+        self._rotational = None
+
+    # ------------------------------------------------------------------ content mode
+
+    @property
+    def content(self) -> ContentCache | None:
+        """The content cache of reference mode (:mod:`swapops.content`); None: byte mode."""
+        return self._content
+
+    def set_content(self, cache: ContentCache | None) -> None:
+        """Run in reference mode with ``cache`` (None: back to byte mode for new swap-outs).
+
+        Each area runs by reference when every layer of its stack declares it
+        can (``SwapDevice.content_ref``); the core gives those layers the cache
+        (``device.content``). An area with a layer that cannot gets every
+        reference folio's bytes made at ``swap_out``, so the module sees what
+        it sees in byte mode. Entries already stored keep what they hold.
+        """
+        self._content = cache
+        for area in self._areas:
+            if area is not None:
+                self._bind_content(area)
+
+    def _bind_content(self, area: SwapArea) -> None:
+        cache = self._content
+        layers = list(area.device.layers())
+        area.by_ref = cache is not None and all(layer.content_ref for layer in layers)
+        for layer in layers:
+            layer.content = cache if area.by_ref else None
 
     # ------------------------------------------------------------------ swapon
 
@@ -237,6 +276,10 @@ class SwapSystem:
             classes, parsed, label="sub" if above is not None else str(swap_type), lower=lower, upper=above
         )
         if above is not None:
+            for area in self._areas:
+                if area is not None and above in area.device.layers():
+                    self._bind_content(area)  # the new layers below may not hold keys
+            self._stacks_changed()
             return top
         if below is not None:  # the composed device is no longer an area of its own
             self._avail.remove(below)
@@ -246,6 +289,7 @@ class SwapSystem:
         top.type = swap_type
         top.priority = priority
         area = SwapArea(swap_type, priority, top)
+        self._bind_content(area)
         self._areas[swap_type] = area
         self._avail.append(area)
         self._sort_avail()
@@ -283,6 +327,7 @@ class SwapSystem:
         self._builder.teardown(dev)
 
     def _sort_avail(self) -> None:
+        self._stacks_changed()
         self._avail.sort(key=lambda a: -a.priority)  # stable: equal priorities keep their turn
         for area in self._avail:
             area.peers = sum(1 for a in self._avail if a.priority == area.priority) - 1
@@ -321,8 +366,14 @@ class SwapSystem:
             else:
                 raise self._no_space(order)
             self._current[order] = area
-        data = folio.data
-        if data == ZERO_PAGES[order]:
+        ck = folio.ck
+        if ck < 0:
+            zero = folio.data == ZERO_PAGES[order]
+        elif area.by_ref:
+            zero = self._content.is_zero(ck)  # type: ignore[union-attr]
+        else:  # a stack that wants bytes: made here, as byte mode makes them
+            zero = self._materialise(folio, area, offset) == ZERO_PAGES[0]
+        if zero:
             state = ZERO | 1
             area.swpout_zero += nr
         else:
@@ -349,6 +400,15 @@ class SwapSystem:
             area.cur_cluster = ci
             self._rotate(area)
         return (area.type, offset)
+
+    def _materialise(self, folio: Folio, area: SwapArea, offset: int) -> bytes:
+        cache = self._content
+        if cache is None:
+            area.free(offset, 1)
+            raise ConfigError("a folio with a content key (Folio.ref) needs SwapSystem.set_content(cache)")
+        data = folio.data = cache.page(folio.ck)
+        folio.ck = -1
+        return data
 
     def _rotate(self, area: SwapArea) -> None:
         """Equal priorities take turns per cluster refill, as plist_requeue does."""
@@ -406,6 +466,8 @@ class SwapSystem:
         folio = _new_folio(Folio)
         folio.order = order
         folio.dirty = False
+        folio.ck = -1
+        folio.data = b""
         if state & ZERO:
             folio.data = ZERO_PAGES[order]
             area.swpin_zero += 1 << order
@@ -611,6 +673,7 @@ class SwapSystem:
         for dev in list(device.layers()):
             self._teardown(dev)
         self._areas[area.type] = None
+        self._stacks_changed()
         device.type = -1
         self.pm.hook.swapops_swapoff(system=self, device=device)
         return report
@@ -636,6 +699,7 @@ class SwapSystem:
         for dev in list(device.layers()):
             self._teardown(dev)
         device.upper = None
+        self._stacks_changed()
         self.pm.hook.swapops_swapoff(system=self, device=device)
         return report
 
@@ -732,20 +796,52 @@ class SwapSystem:
 
     def rotational_swap(self) -> bool:
         """An active area sits on rotational storage (``nr_rotate_swap`` > 0)."""
-        return any(area is not None and area.device.rotational for area in self._areas)
+        rot = self._rotational
+        if rot is None:
+            rot = self._rotational = any(area is not None and area.device.rotational for area in self._areas)
+        return rot
 
     def swap_usage(self) -> tuple[int, int]:
         """``(total_swap_pages, pages in use)`` over every area, as ``vm_swap_full()``
         counts them (each stack's ``SwapDevice.swap_usage``; stacks without a
         fixed size count nothing)."""
+        sources = self._usage_src
+        if sources is None:
+            sources = self._usage_sources()
         total = used = 0
-        for area in self._areas:
-            if area is not None:
-                usage = area.device.swap_usage()
+        for counted, top in sources:
+            if counted is not None:
+                total += counted.size
+                used += counted.used
+            else:
+                usage = top.swap_usage()
                 if usage is not None:
                     total += usage[0]
                     used += usage[1]
         return total, used
+
+    def _usage_sources(self) -> list[tuple[SwapDevice | None, SwapDevice]]:
+        """Per area, the layer whose slots ``SwapDevice.swap_usage`` counts when
+        the top keeps the default (found once); ``None`` when the top overrides
+        it (asked every time)."""
+        sources: list[tuple[SwapDevice | None, SwapDevice]] = []
+        for area in self._areas:
+            if area is None:
+                continue
+            top = area.device
+            counted: SwapDevice | None = None
+            if type(top).swap_usage is SwapDevice.swap_usage:
+                dev: SwapDevice | None = top
+                while dev is not None:
+                    if dev.KIND != "virtual" and dev.KIND != "filter" and dev.size < UNBOUNDED_SIZE:
+                        counted = dev
+                        break
+                    dev = dev.lower
+                if counted is None:
+                    continue  # no fixed size: counts nothing
+            sources.append((counted, top))
+        self._usage_src = sources
+        return sources
 
     def advance(self, delta_ns: int) -> int:
         """Advance simulated time and let every device run its timers."""

@@ -128,6 +128,10 @@ class ContentMix:
 
         return page
 
+    def is_zero(self, ck: int) -> bool:
+        """Whether ``page(ck)`` is the zero page, without making it."""
+        return hash((ck, self._salt)) & 0xFFFFFFFF < self._zero_thr
+
     def kind(self, ck: int) -> str:
         """``"zero"``, ``"random"`` or ``"corpus"``: which part of the mix ``ck`` drew."""
         x = hash((ck, self._salt)) & 0xFFFFFFFF

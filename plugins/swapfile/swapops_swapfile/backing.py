@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, PAGE_SIZE
+from swapops.content import ContentCache
 from swapops.errors import DeviceIOError
 
 
@@ -14,14 +15,19 @@ class RamBacking:
     A huge device costs nothing until used: clusters get their list on first
     write. A large folio's bytes object is referenced from each of its slots,
     so a write costs no copy and a read of the whole folio none either.
+
+    In reference mode (:mod:`swapops.content`) an order-0 slot holds the
+    page's content key (an int) instead of its bytes; ``content`` makes the
+    bytes when a large read spans such slots.
     """
 
-    __slots__ = ("_store",)
+    __slots__ = ("_store", "content")
 
     def __init__(self) -> None:
-        self._store: dict[int, list[bytes | None]] = {}
+        self._store: dict[int, list[bytes | int | None]] = {}
+        self.content: ContentCache | None = None
 
-    def write(self, offset: int, data: bytes, nr: int) -> None:
+    def write(self, offset: int, data: bytes | int, nr: int) -> None:
         ci = offset >> CLUSTER_SHIFT
         block = self._store.get(ci)
         if block is None:
@@ -32,12 +38,16 @@ class RamBacking:
         else:
             block[i : i + nr] = [data] * nr
 
-    def read(self, offset: int, nr: int) -> bytes:
+    def read(self, offset: int, nr: int) -> bytes | int:
         block = self._store.get(offset >> CLUSTER_SHIFT)
         i = offset & CLUSTER_MASK
         obj = block[i] if block is not None else None
         if obj is None:
             raise DeviceIOError(f"read of slot {offset} that holds no data")
+        if isinstance(obj, int):
+            if nr == 1:
+                return obj
+            return b"".join([self._page(offset + k) for k in range(nr)])
         size = nr * PAGE_SIZE
         if len(obj) == size and (nr == 1 or block[i + nr - 1] is obj):  # type: ignore[index]
             return obj
@@ -52,6 +62,10 @@ class RamBacking:
         obj = block[offset & CLUSTER_MASK] if block is not None else None
         if obj is None:
             raise DeviceIOError(f"read of slot {offset} that holds no data")
+        if isinstance(obj, int):  # a content key, in a read of a larger folio
+            if self.content is None:
+                raise DeviceIOError(f"slot {offset} holds a content key and no content cache is bound")
+            return self.content.page(obj)
         pages = len(obj) // PAGE_SIZE
         if pages == 1:
             return obj

@@ -69,6 +69,11 @@ class SwapfileDevice(SwapDevice):
                                  minimum=1),
     }
 
+    @property
+    def content_ref(self) -> bool:
+        """A RAM-backed swapfile holds content keys (reference mode); one on a real file needs bytes."""
+        return self.path is None
+
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
         super().__init__(options, lower)
         self.path: str | None = options["path"]
@@ -199,7 +204,8 @@ class SwapfileDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_write_folio(self, offset: int, folio: Folio) -> None:
         nr = 1 << folio.order
-        self._bwrite(offset, folio.data, nr)
+        ck = folio.ck
+        self._bwrite(offset, folio.data if ck < 0 else ck, nr)  # type: ignore[arg-type]  # keys: RAM only
         self.writes += nr
         if self.flash is not None:
             if nr == 1:
@@ -213,7 +219,13 @@ class SwapfileDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_read_folio(self, offset: int, folio: Folio) -> None:
         nr = 1 << folio.order
-        folio.data = self._bread(offset, nr)
+        if nr > 1 and self.content is not None:
+            self.backing.content = self.content  # type: ignore[union-attr]
+        v = self._bread(offset, nr)
+        if isinstance(v, int):
+            folio.ck = v
+        else:
+            folio.data = v
         self.reads += nr
         if self.flash is not None:
             self.flash.read(offset, nr)

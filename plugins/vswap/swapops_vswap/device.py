@@ -51,6 +51,7 @@ import swapops
 from swapops import overhead
 from swapops.cluster import ClusterAllocator
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, CLUSTER_SIZE
+from swapops.content import fill, stored
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError, WritepageActivate
 from swapops.folio import ZERO_PAGES, Folio
@@ -95,6 +96,9 @@ class VswapDevice(SwapDevice):
 
     NAME = "vswap"
     KIND = "virtual"
+    # Reference mode (swapops.content): a FOLIO entry keeps the page's content
+    # key instead of its bytes; reads and writes pass keys through.
+    CONTENT_REF = True
     LOWER_KINDS = frozenset({"cache", "buffer", "physical"})
     NEEDS_LOWER = False
     MAX_IN_STACK = 1
@@ -125,7 +129,7 @@ class VswapDevice(SwapDevice):
         self.kernel_design: str = options.get("design") or "v5"
         self.allocator: ClusterAllocator | None = None
         self._tables: list[array[int] | None] = []
-        self._folios: dict[int, bytes] = {}
+        self._folios: dict[int, bytes | int] = {}  # bytes, or a content key (reference mode)
         self._valloc: Callable[[int], int] = _no_lower_alloc
         self._vfree: Callable[[int, int], None] = _no_lower
         limit = options.get("swap_max")
@@ -228,7 +232,7 @@ class VswapDevice(SwapDevice):
                 lower_reads += 1
                 data = tmp.data
                 if nr == 1:
-                    folios[vslot] = data
+                    folios[vslot] = stored(tmp)
                 else:
                     runs += 1
                     for k in range(nr):
@@ -571,7 +575,7 @@ class VswapDevice(SwapDevice):
         if low >= 0:  # same lower slot, as zswap stores a rewritten page under its key
             self.lower_write(low, folio)
         else:
-            self._write_folio_entry(offset, folio.data)
+            self._write_folio_entry(offset, stored(folio))
 
     def _new_table(self, ci: int) -> array[int]:
         tables = self._tables
@@ -607,14 +611,14 @@ class VswapDevice(SwapDevice):
             self._lower_full()
         return low
 
-    def _write_folio_entry(self, offset: int, page: bytes) -> None:
+    def _write_folio_entry(self, offset: int, page: bytes | int) -> None:
         """Write a page whose content vswap holds (FOLIO): below if possible, else keep it."""
         if self.lower is None:
             self._folios[offset] = page  # nowhere else to go: it stays in memory
             return
         low = self._alloc_below(0)
         try:
-            self.lower_write(low, Folio(page))
+            self.lower_write(low, Folio.ref(page) if isinstance(page, int) else Folio(page))
         except BaseException:
             self.lower_free(low, 1)
             raise
@@ -733,11 +737,11 @@ class VswapDevice(SwapDevice):
         if low >= 0:
             self.lower_read(low, folio)
             if folio.dirty:  # the copy below was consumed (zswap's exclusive load)
-                self._consumed(offset, low, 1, folio.data)
+                self._consumed(offset, low, 1, stored(folio))
         elif low == -1:
             folio.data = _ZERO_PAGE
         elif low == -2:
-            folio.data = self._folios[offset]
+            fill(folio, self._folios[offset])
         elif table is not None:
             self._read_run_page(offset, folio, table, offset & 511)
 
@@ -747,16 +751,23 @@ class VswapDevice(SwapDevice):
         self.lower_read(low, folio)
         if folio.dirty:
             self._break(table, i)
-            self._consumed(offset, low, 1, folio.data)
+            self._consumed(offset, low, 1, stored(folio))
 
-    def _consumed(self, offset: int, low: int, nr: int, data: bytes) -> None:
+    def _bytes(self, value: bytes | int) -> bytes:
+        """The bytes of a stored value (a content key's made by the content cache)."""
+        if isinstance(value, int):
+            assert self.content is not None
+            return self.content.page(value)
+        return value
+
+    def _consumed(self, offset: int, low: int, nr: int, data: bytes | int) -> None:
         """The lower copy is gone: the entry becomes FOLIO and its lower slot is freed (v5)."""
         table = self._tables[offset >> CLUSTER_SHIFT]
         assert table is not None
         i = offset & CLUSTER_MASK
         self.lower_free(low, nr)
         for k in range(nr):
-            self._folios[offset + k] = data if nr == 1 else data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
+            self._folios[offset + k] = data if nr == 1 else data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]  # type: ignore[index]
             table[i + k] = FOLIO
         self._n_lower -= nr
         self._n_consumed += nr
@@ -789,16 +800,16 @@ class VswapDevice(SwapDevice):
             if low >= 0:
                 tmp = Folio.empty(0)
                 self.lower_read(low, tmp)
-                parts.append(tmp.data)
+                parts.append(self._bytes(stored(tmp)))
                 if tmp.dirty:
                     dirty = True
                     if run:
                         self._break(table, i + k)
-                    self._consumed(offset + k, low, 1, tmp.data)
+                    self._consumed(offset + k, low, 1, stored(tmp))
             elif low == ZERO:
                 parts.append(_ZERO_PAGE)
             else:
-                parts.append(self._folios[offset + k])
+                parts.append(self._bytes(self._folios[offset + k]))
         folio.data = b"".join(parts)
         if dirty:
             folio.dirty = True

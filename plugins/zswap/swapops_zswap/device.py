@@ -78,6 +78,10 @@ class ZswapDevice(SwapDevice):
 
     NAME = "zswap"
     KIND = "cache"
+    # Reference mode (swapops.content): an object holds the page's content key
+    # and its zsmalloc size is the real compressor's output length for that
+    # content, computed once per content; a load returns the key.
+    CONTENT_REF = True
     LOWER_KINDS = frozenset({"physical", "buffer", "cache"})
     NEEDS_LOWER = False
     MAX_IN_STACK = 2  # a zswap over a zswap = a recompression tier
@@ -120,7 +124,7 @@ class ZswapDevice(SwapDevice):
         "_entries", "_objs", "_pool", "_gate", "_full", "_lower_map",
         "_malloc", "_zfree", "_compress", "_decompress", "_alloc", "_free_keys",
         "writeback", "store_raw", "zswpin", "stored_incompressible_pages", "_raw_loads", "_invalidated",
-        "_queue_calls",
+        "_queue_calls", "_clen",
     )
 
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
@@ -160,7 +164,7 @@ class ZswapDevice(SwapDevice):
 
     def _init_state(self) -> None:
         self._entries: dict[int, int] = {}
-        self._objs: list[bytes] = [b""]  # by handle; b"" = free (handle 0 is never used)
+        self._objs: list[bytes | int] = [b""]  # by handle; b"" = free (handle 0 is never used)
         self._lower_map: dict[int, int] = {}
         self._pool = ZsPool(self.options["chain_size"], PAGE_SIZE)
         self._keys: ClusterAllocator | None = None
@@ -219,6 +223,7 @@ class ZswapDevice(SwapDevice):
         self._malloc = self._pool.malloc_unchecked
         self._zfree = self._pool.free_unchecked
         self._set_mode(self._stack_mode())
+        self._clen: Callable[[int], int] | None = None
 
     def _stack_mode(self) -> int:
         """KEYED under a virtual layer (filters are looked through) or with
@@ -298,10 +303,31 @@ class ZswapDevice(SwapDevice):
         """zswap_entry_free: release the zsmalloc object behind an entry value."""
         h = v if v > 0 else ~v
         objs = self._objs
-        if self.store_raw and len(objs[h]) == PAGE_SIZE:
+        if self.store_raw and self._objlen(h) == PAGE_SIZE:
             self.stored_incompressible_pages -= 1
         objs[h] = b""
         self._zfree(h)
+
+    def _objlen(self, h: int) -> int:
+        """Bytes the object of handle ``h`` takes (its zsmalloc size for a content key)."""
+        c = self._objs[h]
+        if isinstance(c, int):
+            return self._pool.obj[h] & _ZS_SIZE_MASK
+        return len(c)
+
+    def _bind_clen(self) -> Callable[[int], int]:
+        """``ck -> len(compress(page))`` (0 when the compressor fails), once per content."""
+        assert self.content is not None
+        compress = self._compress
+
+        def clen(data: bytes) -> int:
+            try:
+                return len(compress(data))
+            except Exception:
+                return 0
+
+        fn = self._clen = self.content.memo(f"zswap:{self.compressor}", clen)
+        return fn
 
     # ------------------------------------------------------------------ store
 
@@ -329,12 +355,20 @@ class ZswapDevice(SwapDevice):
         if pool.pages >= self._gate and self._check_limits():
             self._reject(offset, folio)
             return
-        data = folio.data
-        try:
-            c = self._compress(data)
-        except Exception:
-            c = b""
-        n = len(c)
+        data: bytes | int
+        c: bytes | int
+        ck = folio.ck
+        if ck < 0:
+            data = folio.data
+            try:
+                c = self._compress(data)
+            except Exception:
+                c = b""
+            n = len(c)
+        else:  # by reference: the object holds the key, sized as its compressed bytes
+            clen = self._clen or self._bind_clen()
+            data = c = ck
+            n = clen(ck)
         if not 0 < n < PAGE_SIZE:
             if n == PAGE_SIZE and not self.store_raw:
                 # Fits exactly (zs_malloc takes PAGE_SIZE): stored, in the huge
@@ -391,7 +425,7 @@ class ZswapDevice(SwapDevice):
         self._invalidated += 1
         entries[key] = v
 
-    def _grow_objs(self, h: int, c: bytes) -> None:
+    def _grow_objs(self, h: int, c: bytes | int) -> None:
         objs = self._objs
         objs.extend([b""] * (h + 1 - len(objs) + 1024))
         objs[h] = c
@@ -556,7 +590,12 @@ class ZswapDevice(SwapDevice):
         h = v if v > 0 else ~v
         objs = self._objs
         c = objs[h]
-        if len(c) == PAGE_SIZE:  # the page itself (stored raw, or an exact fit)
+        if isinstance(c, int):  # a content key: the load returns it
+            folio.ck = c
+            if self.store_raw and self._pool.obj[h] & _ZS_SIZE_MASK == PAGE_SIZE:
+                self.stored_incompressible_pages -= 1
+                self._raw_loads += 1
+        elif len(c) == PAGE_SIZE:  # the page itself (stored raw, or an exact fit)
             folio.data = c
             if self.store_raw:
                 self.stored_incompressible_pages -= 1
@@ -654,8 +693,14 @@ class ZswapDevice(SwapDevice):
                 parts.append(self._lower_page(key, folio))
                 below += 1
                 continue
-            c = objs[v if v > 0 else ~v]
-            if len(c) == PAGE_SIZE:
+            h = v if v > 0 else ~v
+            c = objs[h]
+            if isinstance(c, int):  # a content key: its bytes for the large folio
+                assert self.content is not None
+                parts.append(self.content.page(c))
+                if self._pool.obj[h] & _ZS_SIZE_MASK == PAGE_SIZE:
+                    raw += self.store_raw
+            elif len(c) == PAGE_SIZE:
                 parts.append(c)
                 raw += self.store_raw
             else:
@@ -784,7 +829,11 @@ class ZswapDevice(SwapDevice):
         h = v if v > 0 else ~v
         c = self._objs[h]
         page = Folio.empty(0)
-        if len(c) == PAGE_SIZE:
+        if isinstance(c, int):  # by reference: the key goes below (the decompression is counted)
+            page.ck = c
+            if self._pool.obj[h] & _ZS_SIZE_MASK != PAGE_SIZE or not self.store_raw:
+                self._wb_decompress += 1
+        elif len(c) == PAGE_SIZE:
             page.data = c
             if not self.store_raw:
                 self._wb_decompress += 1  # an exact fit: the kernel decompresses it
