@@ -185,10 +185,12 @@ class SwapSystem:
         # per change of the area table or a stack (not per swap-in): None = stale.
         self._usage_src: list[tuple[SwapDevice | None, SwapDevice]] | None = None
         self._rotational: bool | None = None
+        self._layer_fns: dict[str, list[Any]] = {}
 
     def _stacks_changed(self) -> None:
         self._usage_src = None
         self._rotational = None
+        self._layer_fns.clear()
 
     # ------------------------------------------------------------------ content mode
 
@@ -760,30 +762,40 @@ class SwapSystem:
                         out.extend(dev.shrinkers())
         return out
 
+    def _overriders(self, name: str) -> list[Any]:
+        """The bound ``name`` methods of the active layers that override
+        :class:`SwapDevice`'s (whose default does nothing or returns 0), found
+        once per change of the area table: the mm model asks after every
+        reclaim batch and swap-in."""
+        fns = self._layer_fns.get(name)
+        if fns is None:
+            base = getattr(SwapDevice, name)
+            fns = self._layer_fns[name] = [
+                getattr(dev, name)
+                for area in self._areas if area is not None
+                for dev in area.device.layers()
+                if getattr(type(dev), name) is not base
+            ]
+        return fns
+
     def run_work(self) -> None:
         """A scheduling point of reclaim: every active layer runs its queued work."""
-        for area in self._areas:
-            if area is not None:
-                for dev in area.device.layers():
-                    dev.run_work()
+        for fn in self._overriders("run_work"):
+            fn()
 
     def ram_held(self) -> int:
         """Pages of RAM the active layers hold (``SwapDevice.ram_held``: zswap's pool)."""
         held = 0
-        for area in self._areas:
-            if area is not None:
-                for dev in area.device.layers():
-                    held += dev.ram_held()
+        for fn in self._overriders("ram_held"):
+            held += fn()
         return held
 
     def writeback_pages(self) -> int:
         """Pages the active layers wrote back through the swap cache so far
         (``SwapDevice.writeback_pages``: zswap's writeback)."""
         total = 0
-        for area in self._areas:
-            if area is not None:
-                for dev in area.device.layers():
-                    total += dev.writeback_pages()
+        for fn in self._overriders("writeback_pages"):
+            total += fn()
         return total
 
     def set_cpu(self, cpu: int) -> None:
