@@ -155,8 +155,9 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="share of accesses that are stores  [default: 0.4]"),
         click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                      help="workload parameter, e.g. alpha=0.9 (repeatable)"),
-        click.option("--mix", default=None, metavar="zero=F,random=F",
-                     help="page content mix  [default: zero=0.15,random=0.1; the rest from the real-page corpus]"),
+        click.option("--mix", default=None, metavar="zero=F,same=F,random=F",
+                     help="page content mix  [default: zero=0.15,same=0.02,random=0.1; the rest from the "
+                          "real-page corpus]"),
         click.option("--page-cluster", default=3, show_default=True, type=click.IntRange(0, 10),
                      help="readahead of 2**N pages (0: off)"),
         click.option("--verify/--no-verify", default=True, show_default=True,
