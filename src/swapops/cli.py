@@ -457,5 +457,17 @@ def _add_sweep_commands() -> None:
 
 _add_sweep_commands()
 
+
+def _add_lab_commands() -> None:
+    """``swapops lab`` (the real-kernel lab) lives in :mod:`swapops.lab.cli`."""
+    try:
+        from .lab.cli import lab_group
+    except ImportError:  # pragma: no cover - a partial install
+        return
+    main.add_command(lab_group)
+
+
+_add_lab_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -51,6 +51,7 @@
 #define REWRITE_SALT 0x8CB92BA72F3D8DD7ULL
 #define MAX_PHASES 64
 #define TEXT_SPACE (512 * 1024)
+#define HEADER 8192 /* the record header: text lines, NUL padded */
 #define HUGE_SIZE (2UL << 20)
 
 static struct swapops_content content;
@@ -135,7 +136,7 @@ static size_t put_file(size_t at, const char *path)
 		return 0;
 	size_t got = 0;
 	for (;;) {
-		if (at + got + PAGE > 4096 + TEXT_SPACE)
+		if (at + got + PAGE > HEADER + TEXT_SPACE)
 			break;
 		ssize_t n = read(fd, dumpbuf + at + got, PAGE);
 		if (n <= 0)
@@ -157,9 +158,9 @@ static void dump(const char *phase)
 	if (!dump_path)
 		return;
 	char *hdr = (char *)dumpbuf;
-	size_t at = 4096, h = 0;
-	memset(dumpbuf, 0, 4096);
-	h += snprintf(hdr + h, 4096 - h, "SWAPOPS-DUMP 1\nseq %u\nphase %s\npid %d\nos_pid %d\n",
+	size_t at = HEADER, h = 0;
+	memset(dumpbuf, 0, HEADER);
+	h += snprintf(hdr + h, HEADER - h, "SWAPOPS-DUMP 1\nseq %u\nphase %s\npid %d\nos_pid %d\n",
 		      (*dump_seq)++, phase, logical_pid, (int)getpid());
 	static const struct { const char *name, *path; } files[] = {
 		{"vmstat", "/proc/vmstat"},     {"meminfo", "/proc/meminfo"},
@@ -168,7 +169,7 @@ static void dump(const char *phase)
 	};
 	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
 		size_t n = put_file(at, files[f].path);
-		h += snprintf(hdr + h, 4096 - h, "section %s %zu %zu\n", files[f].name, at, n);
+		h += snprintf(hdr + h, HEADER - h, "section %s %zu %zu\n", files[f].name, at, n);
 		at += n;
 	}
 	for (size_t f = 0; f < sizeof(ZSWAP_FILES) / sizeof(ZSWAP_FILES[0]); f++) {
@@ -176,8 +177,24 @@ static void dump(const char *phase)
 		snprintf(path, sizeof(path), "/sys/kernel/debug/zswap/%s", ZSWAP_FILES[f]);
 		size_t n = put_file(at, path);
 		if (n)
-			h += snprintf(hdr + h, 4096 - h, "section zswap/%s %zu %zu\n", ZSWAP_FILES[f], at, n);
+			h += snprintf(hdr + h, HEADER - h, "section zswap/%s %zu %zu\n", ZSWAP_FILES[f], at, n);
 		at += n;
+	}
+	static const char *const MTHP_SIZES[] = {"16kB", "32kB", "64kB", "128kB", "256kB", "512kB",
+						 "1024kB", "2048kB"};
+	static const char *const MTHP_STATS[] = {"anon_fault_alloc", "anon_fault_fallback", "swpout",
+						 "swpout_fallback"};
+	for (size_t s = 0; s < sizeof(MTHP_SIZES) / sizeof(MTHP_SIZES[0]); s++) {
+		for (size_t f = 0; f < sizeof(MTHP_STATS) / sizeof(MTHP_STATS[0]); f++) {
+			char path[160];
+			snprintf(path, sizeof(path), "/sys/kernel/mm/transparent_hugepage/hugepages-%s/stats/%s",
+				 MTHP_SIZES[s], MTHP_STATS[f]);
+			size_t n = put_file(at, path);
+			if (n)
+				h += snprintf(hdr + h, HEADER - h, "section mthp/%s/%s %zu %zu\n", MTHP_SIZES[s],
+					      MTHP_STATS[f], at, n);
+			at += n;
+		}
 	}
 	at = (at + 7) & ~(size_t)7;
 	if (mapped) {
@@ -193,10 +210,12 @@ static void dump(const char *phase)
 			got += n;
 		}
 		close(fd);
-		h += snprintf(hdr + h, 4096 - h, "section pagemap %zu %zu\n", at, want);
+		h += snprintf(hdr + h, HEADER - h, "section pagemap %zu %zu\n", at, want);
 		at += want;
 	}
-	h += snprintf(hdr + h, 4096 - h, "end\n");
+	h += snprintf(hdr + h, HEADER - h, "end\n");
+	if (h >= HEADER)
+		usage("dump header overflow");
 	size_t len = (at + 4095) & ~(size_t)4095;
 	memset(dumpbuf + at, 0, len - at);
 	int fd = open(dump_path, O_WRONLY | O_DIRECT);
@@ -422,7 +441,7 @@ int main(int argc, char **argv)
 	child_ver = locked_alloc(npages * 4);
 	own = locked_alloc(npages);
 	scratch = locked_alloc(PAGE);
-	dumpbuf_size = 4096 + TEXT_SPACE + ((npages * 8 + 4095) & ~(size_t)4095);
+	dumpbuf_size = HEADER + TEXT_SPACE + ((npages * 8 + 4095) & ~(size_t)4095);
 	dumpbuf = locked_alloc(dumpbuf_size);
 	return run(phases);
 }
