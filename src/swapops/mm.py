@@ -66,8 +66,13 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   back each swap PTE of the area.
 
 Pages have no stored bytes: a frame holds a content key (``page << 32 |
-version``) and the bytes are made by the :class:`~swapops.workloads.ContentMix`
+version``) and the bytes are made by the :class:`~swapops.content.ContentMix`
 when a page is swapped out; with ``verify`` every swap-in is compared with them.
+``page`` numbers the pages in the order they come to exist (a first store to
+an unmapped page, a COW copy), from 1; ``version`` is 1 for the first store
+and grows by one with every store after it, so the lab's workload program,
+which counts the same way, writes the very bytes the model swaps
+(:mod:`swapops.lab`).
 
 * **large folios** (``thp_orders``, off by default): a write fault on an
   empty PTE takes the highest allowed order whose aligned range is empty
@@ -273,6 +278,7 @@ class MM:
         pts = self.pts
         ref = self.f_ref
         wp = self.f_wp
+        ck = self.f_ck
         fault = self._fault
         pid = -1
         try:
@@ -281,8 +287,11 @@ class MM:
                     pte = pts[pid].get(vp)
                     if pte.__class__ is int:
                         ref[pte] = 1
-                        if op and wp[pte]:
-                            fault(pid, vp, 1)
+                        if op:
+                            if wp[pte]:
+                                fault(pid, vp, 1)
+                            else:
+                                ck[pte] += 1  # every store makes a new version of the page
                     elif op or pte is not False:
                         fault(pid, vp, op)
                 else:
@@ -492,8 +501,11 @@ class MM:
                 return
             pte = frame
         self.f_ref[pte] = 1
-        if write and self.f_wp[pte]:
-            self._wp_fault(pte, pid, pt, vp)
+        if write:
+            if self.f_wp[pte]:
+                self._wp_fault(pte, pid, pt, vp)
+            else:
+                self.f_ck[pte] += 1  # a new version (its swap copy was freed: vm_swap_full)
 
     def _swapin(self, pid: int, pt: dict[int, Any], vp: int, entry: SwapEntry, readahead: bool) -> int:
         c = self.counters

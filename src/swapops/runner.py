@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .content import ContentMix, mix_from_record
 from .device import SwapDevice
 from .errors import ConfigError, SwapOpsError
 from .metrics import Sampler, area_report, clean, totals
@@ -33,7 +34,7 @@ from .sizes import PAGE_SIZE, parse_size
 from .stack import LayerSpec, StackSpec, check_stack, parse_stack
 from .system import SwapSystem
 from .trace import TraceWorkload, TraceWriter
-from .workloads import DEFAULT_MIX, DEFAULT_WORKLOAD, ContentMix, Workload, make_workload
+from .workloads import DEFAULT_WORKLOAD, Workload, make_workload
 
 SCHEMA = "swapops.run/1"
 
@@ -83,7 +84,8 @@ class Run:
 
     :param seed: seeds the system, the workload and the page contents.
     :param ram: RAM size (bytes or "32M").
-    :param mix: content mix parts (``{"zero": .15, "random": .1}``).
+    :param mix: content mix parts (``{"zero": .15, "same": .02, "random": .1}``,
+        :mod:`swapops.content`).
     :param page_cluster: readahead order (``vm.page-cluster``).
     :param cpus: simulated CPUs. Every layer with a ``cpus`` option (the
         swapfile's per-CPU cluster allocator) gets this unless the stack says
@@ -130,8 +132,7 @@ class Run:
         self.seed = int(seed)
         self.ram_bytes = parse_size(ram)
         ram_pages = self.ram_bytes // PAGE_SIZE
-        parts = {**DEFAULT_MIX, **(mix or {})}
-        self.mix = ContentMix(parts["zero"], parts["random"], seed=self.seed)
+        self.mix = ContentMix.from_parts(mix, seed=self.seed)
         self.system = quiet_system(self.seed)
         if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 1024:
             raise ConfigError(f"cpus must be a whole number from 1 to 1024, not {cpus!r}")
@@ -417,7 +418,7 @@ def _trace_mix(wl: Workload | TraceWorkload, mix: Mapping[str, float] | None) ->
     if mix is None and isinstance(wl, TraceWorkload):
         recorded = wl.header.get("mix")
         if isinstance(recorded, dict):
-            return {k: float(v) for k, v in recorded.items() if k in ("zero", "random")}
+            return mix_from_record(recorded)
     return mix
 
 
