@@ -86,7 +86,7 @@ print(json.dumps({"events": done, "cpu_s": cpu, "wall_s": wall, "rss_before": r0
 _SLOT_CHILD = r"""
 import json, sys, tracemalloc
 import swapops
-from swapops.content import ContentCache
+from swapops.contentref import ContentCache
 from swapops.folio import Folio
 from swapops.workloads import ContentMix
 n = int(sys.argv[1])

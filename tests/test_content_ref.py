@@ -1,4 +1,4 @@
-"""Content by reference (swapops.content): the same run gives the same metrics in
+"""Content by reference (swapops.contentref): the same run gives the same metrics in
 byte mode and in reference mode, layers that hold keys store no page bytes, and a
 module that does not declare reference support gets bytes."""
 
@@ -10,7 +10,7 @@ import pytest
 from toydevices import ToyPlugin
 
 import swapops
-from swapops.content import ContentCache
+from swapops.contentref import ContentCache
 from swapops.folio import Folio
 from swapops.runner import run
 from swapops.workloads import ContentMix

@@ -181,26 +181,34 @@ def test_content_is_a_function_of_seed_page_and_version() -> None:
 
 
 def test_content_mix_fractions_and_compressibility() -> None:
-    mix = ContentMix(zero=0.2, random=0.3, seed=1)
+    mix = ContentMix(zero=0.2, random=0.3, same=0.05, seed=1)
     codec = get_compressor("lz4")
-    kinds: dict[str, list[int]] = {"zero": [], "random": [], "corpus": []}
-    for page in range(1, 3001):
+    kinds: dict[str, list[int]] = {"zero": [], "same": [], "random": [], "corpus": []}
+    for page in range(1, 4001):
         ck = page << 32 | 1
         data = mix.page(ck)
         kind = mix.kind(ck)
         if kind == "zero":
             assert data is ZERO_PAGES[0]
+        if kind == "same":
+            assert data == data[:8] * 512 and data != ZERO_PAGES[0]
         kinds[kind].append(len(codec.compress(data)))
-    n = 3000
+    n = 4000
     assert abs(len(kinds["zero"]) / n - 0.2) < 0.03
+    assert abs(len(kinds["same"]) / n - 0.05) < 0.02
     assert abs(len(kinds["random"]) / n - 0.3) < 0.03
     assert min(kinds["random"]) >= 4096  # incompressible
+    assert max(kinds["same"]) < 64  # one word repeated
     assert sum(kinds["corpus"]) / len(kinds["corpus"]) < 3200  # compressible like the corpus
 
 
 def test_parse_mix() -> None:
     assert parse_mix("zero=0.2,random=0.05") == {"zero": 0.2, "random": 0.05}
-    assert parse_mix({"corpus": 0.7, "zero": 0.2}) == pytest.approx({"zero": 0.2, "random": 0.1})
+    assert parse_mix("same=0.1") == {"same": 0.1}
+    assert parse_mix({"corpus": 0.7, "zero": 0.2}) == pytest.approx({"zero": 0.2, "random": 0.08})
+    # a record from before same-filled pages: same is what the others leave
+    assert parse_mix({"zero": 0.15, "corpus": 0.75, "random": 0.1}) == pytest.approx(
+        {"zero": 0.15, "random": 0.1, "same": 0.0})
     assert parse_mix(None) == {}
     with pytest.raises(ConfigError):
         parse_mix("zero")
@@ -210,6 +218,10 @@ def test_parse_mix() -> None:
         parse_mix("corpus=0.9,zero=0.2,random=0.2")
     with pytest.raises(ConfigError):
         ContentMix(zero=0.8, random=0.5)
+    with pytest.raises(ConfigError):
+        ContentMix(zero=0.5, random=0.4, same=0.2)
+    with pytest.raises(ConfigError):
+        parse_mix("same=yes")
 
 
 # --------------------------------------------------------------------------- trace

@@ -156,8 +156,9 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="share of accesses that are stores  [default: 0.4]"),
         click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                      help="workload parameter, e.g. alpha=0.9 (repeatable)"),
-        click.option("--mix", default=None, metavar="zero=F,random=F",
-                     help="page content mix  [default: zero=0.15,random=0.1; the rest from the real-page corpus]"),
+        click.option("--mix", default=None, metavar="zero=F,same=F,random=F",
+                     help="page content mix  [default: zero=0.15,same=0.02,random=0.1; the rest from the "
+                          "real-page corpus]"),
         click.option("--page-cluster", default=3, show_default=True, type=click.IntRange(0, 10),
                      help="readahead of 2**N pages (0: off)"),
         click.option("--cpus", default=1, show_default=True, type=click.IntRange(1, 1024),
@@ -505,6 +506,18 @@ def _add_sweep_commands() -> None:
 
 
 _add_sweep_commands()
+
+
+def _add_lab_commands() -> None:
+    """``swapops lab`` (the real-kernel lab) lives in :mod:`swapops.lab.cli`."""
+    try:
+        from .lab.cli import lab_group
+    except ImportError:  # pragma: no cover - a partial install
+        return
+    main.add_command(lab_group)
+
+
+_add_lab_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

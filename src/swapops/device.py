@@ -46,7 +46,7 @@ from .errors import DeviceIOError, InvalidEntryError, OutOfSwapSpaceError
 from .options import Option
 
 if TYPE_CHECKING:
-    from .content import ContentCache
+    from .contentref import ContentCache
     from .folio import Folio
     from .shrinker import Shrinker
 
@@ -136,7 +136,7 @@ class SwapDevice:
     HOLDS: ClassVar[str | None] = None  # None: by KIND (see holds())
     SUMMARY: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Option]] = {}
-    #: The layer can hold pages by content key (:mod:`swapops.content`): it
+    #: The layer can hold pages by content key (:mod:`swapops.contentref`): it
     #: stores ``folio.ck`` when set, sets it on a read, and asks
     #: :attr:`content` for anything it needs to know about the bytes. A module
     #: that does not declare it gets bytes, as in byte mode.

@@ -40,7 +40,7 @@ class Folio:
         self.data: bytes = data
         self.order: int = size_order
         self.dirty: bool = False
-        # Content key in reference mode (swapops.content): >= 0 when the folio
+        # Content key in reference mode (swapops.contentref): >= 0 when the folio
         # stands for the content ``ck`` and ``data`` is empty; -1: ``data`` holds it.
         self.ck: int = -1
 
@@ -62,7 +62,7 @@ class Folio:
 
     @classmethod
     def ref(cls, ck: int) -> Folio:
-        """An order-0 folio standing for content key ``ck`` (reference mode, :mod:`swapops.content`)."""
+        """An order-0 folio standing for content key ``ck`` (reference mode, :mod:`swapops.contentref`)."""
         folio = cls.__new__(cls)
         folio.data = b""
         folio.order = 0

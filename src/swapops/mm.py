@@ -66,8 +66,13 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   back each swap PTE of the area.
 
 Pages have no stored bytes: a frame holds a content key (``page << 32 |
-version``) and the bytes are made by the :class:`~swapops.workloads.ContentMix`
+version``) and the bytes are made by the :class:`~swapops.content.ContentMix`
 when a page is swapped out; with ``verify`` every swap-in is compared with them.
+``page`` numbers the pages in the order they come to exist (a first store to
+an unmapped page, a COW copy), from 1; ``version`` is 1 for the first store
+and grows by one with every store after it, so the lab's workload program,
+which counts the same way, writes the very bytes the model swaps
+(:mod:`swapops.lab`).
 
 * **large folios** (``thp_orders``, off by default): a write fault on an
   empty PTE takes the highest allowed order whose aligned range is empty
@@ -99,7 +104,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .constants import PMD_ORDER
-from .content import ContentCache
+from .contentref import ContentCache
 from .errors import (
     ConfigError,
     DeviceIOError,
@@ -161,9 +166,9 @@ class MM:
         memory only.
     :param swappiness: ``vm.swappiness`` (0..200): how reclaim divides its scan
         between the anonymous and the file list (``get_scan_count``).
-    :param by_ref: reference mode (:mod:`swapops.content`): order-0 pages are
+    :param by_ref: reference mode (:mod:`swapops.contentref`): order-0 pages are
         swapped out as content keys (``Folio.ref``) and the system is given a
-        :class:`~swapops.content.ContentCache` over ``content``; stacks whose
+        :class:`~swapops.contentref.ContentCache` over ``content``; stacks whose
         layers all hold keys store no bytes. Metrics are those of byte mode.
     :param is_zero: ``is_zero(ck)`` for the cache (cheaper than making the page).
     :param cpus: simulated CPUs; process ``pid`` runs on CPU ``pid % cpus``, and
@@ -210,7 +215,7 @@ class MM:
         self.cpus = max(1, int(cpus))
         self._cpu = 0
         self.content = content
-        # Reference mode (swapops.content): order-0 pages go out as content
+        # Reference mode (swapops.contentref): order-0 pages go out as content
         # keys; layers that hold keys get the facts they need from the cache.
         self.by_ref = bool(by_ref)
         if self.by_ref:
@@ -286,6 +291,7 @@ class MM:
         pts = self.pts
         ref = self.f_ref
         wp = self.f_wp
+        ck = self.f_ck
         fault = self._fault
         pid = -1
         try:
@@ -294,8 +300,11 @@ class MM:
                     pte = pts[pid].get(vp)
                     if pte.__class__ is int:
                         ref[pte] = 1
-                        if op and wp[pte]:
-                            fault(pid, vp, 1)
+                        if op:
+                            if wp[pte]:
+                                fault(pid, vp, 1)
+                            else:
+                                ck[pte] += 1  # every store makes a new version of the page
                     elif op or pte is not False:
                         fault(pid, vp, op)
                 else:
@@ -505,8 +514,11 @@ class MM:
                 return
             pte = frame
         self.f_ref[pte] = 1
-        if write and self.f_wp[pte]:
-            self._wp_fault(pte, pid, pt, vp)
+        if write:
+            if self.f_wp[pte]:
+                self._wp_fault(pte, pid, pt, vp)
+            else:
+                self.f_ck[pte] += 1  # a new version (its swap copy was freed: vm_swap_full)
 
     def _swapin(self, pid: int, pt: dict[int, Any], vp: int, entry: SwapEntry, readahead: bool) -> int:
         c = self.counters

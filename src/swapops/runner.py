@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .content import ContentMix, mix_from_record
 from .device import SwapDevice
 from .errors import ConfigError, SwapOpsError
 from .metrics import Sampler, area_report, clean, totals
@@ -33,7 +34,7 @@ from .sizes import PAGE_SIZE, parse_size
 from .stack import LayerSpec, StackSpec, check_stack, parse_stack
 from .system import SwapSystem
 from .trace import TraceWorkload, TraceWriter
-from .workloads import DEFAULT_MIX, DEFAULT_WORKLOAD, ContentMix, Workload, make_workload
+from .workloads import DEFAULT_WORKLOAD, Workload, make_workload
 
 SCHEMA = "swapops.run/1"
 
@@ -60,7 +61,7 @@ DEFAULT_EVENT_NS = 1_000  # simulated time per event (one sampled memory access)
 CHUNK = 2048  # events per chunk asked of a workload
 STEP = 1024  # events between clock advances and samples
 CONTENT_MODES = ("ref", "bytes")
-DEFAULT_CONTENT = "ref"  # how pages reach the swap layers (swapops.content)
+DEFAULT_CONTENT = "ref"  # how pages reach the swap layers (swapops.contentref)
 
 Progress = Callable[[int], None]
 
@@ -85,7 +86,8 @@ class Run:
 
     :param seed: seeds the system, the workload and the page contents.
     :param ram: RAM size (bytes or "32M").
-    :param mix: content mix parts (``{"zero": .15, "random": .1}``).
+    :param mix: content mix parts (``{"zero": .15, "same": .02, "random": .1}``,
+        :mod:`swapops.content`).
     :param page_cluster: readahead order (``vm.page-cluster``).
     :param cpus: simulated CPUs. Every layer with a ``cpus`` option (the
         swapfile's per-CPU cluster allocator) gets this unless the stack says
@@ -97,7 +99,7 @@ class Run:
     :param swappiness: ``vm.swappiness`` (0..200).
     :param verify: check every swapped-in page's bytes (in reference mode, its content key).
     :param content: ``"ref"`` (default): pages go to the swap layers by content
-        key (:mod:`swapops.content`: layers that can hold keys store no bytes;
+        key (:mod:`swapops.contentref`: layers that can hold keys store no bytes;
         the metrics are those of byte mode); ``"bytes"``: every page as its
         4 KiB of bytes.
     :param event_ns: simulated time per event.
@@ -140,8 +142,7 @@ class Run:
         self.seed = int(seed)
         self.ram_bytes = parse_size(ram)
         ram_pages = self.ram_bytes // PAGE_SIZE
-        parts = {**DEFAULT_MIX, **(mix or {})}
-        self.mix = ContentMix(parts["zero"], parts["random"], seed=self.seed)
+        self.mix = ContentMix.from_parts(mix, seed=self.seed)
         self.system = quiet_system(self.seed)
         if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 1024:
             raise ConfigError(f"cpus must be a whole number from 1 to 1024, not {cpus!r}")
@@ -429,7 +430,7 @@ def _trace_mix(wl: Workload | TraceWorkload, mix: Mapping[str, float] | None) ->
     if mix is None and isinstance(wl, TraceWorkload):
         recorded = wl.header.get("mix")
         if isinstance(recorded, dict):
-            return {k: float(v) for k, v in recorded.items() if k in ("zero", "random")}
+            return mix_from_record(recorded)
     return mix
 
 

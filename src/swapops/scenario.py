@@ -37,6 +37,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .content import mix_from_record
 from .errors import ConfigError
 from .metrics import TOTAL_KEYS
 from .runner import DEFAULT_RAM, DEFAULT_SWAP, Progress, Run, build_workload
@@ -201,7 +202,7 @@ def run_scenario(scn: Mapping[str, Any], *, progress: Progress | None = None) ->
             seed = workload.seed
         if mix is None:
             recorded = workload.header.get("mix", {})
-            mix = {k: float(v) for k, v in recorded.items() if k in ("zero", "random")}
+            mix = mix_from_record(recorded)
     else:
         workload = build_workload(
             wl.get("name", DEFAULT_WORKLOAD),

@@ -31,7 +31,7 @@ import pluggy
 
 from .clock import SimClock
 from .constants import CLUSTER_MASK, CLUSTER_SHIFT, MAX_SWAPFILES, UNBOUNDED_SIZE
-from .content import ContentCache
+from .contentref import ContentCache
 from .device import DeviceDispatch, SwapDevice
 from .errors import (
     ConfigError,
@@ -196,7 +196,7 @@ class SwapSystem:
 
     @property
     def content(self) -> ContentCache | None:
-        """The content cache of reference mode (:mod:`swapops.content`); None: byte mode."""
+        """The content cache of reference mode (:mod:`swapops.contentref`); None: byte mode."""
         return self._content
 
     def set_content(self, cache: ContentCache | None) -> None:

@@ -4,7 +4,7 @@ The format (``docs/cli.md`` documents it for other tools) is text, one event
 per line, gzip-compressed when the file name ends in ``.gz``::
 
     swapops-trace 1
-    {"workload": {"name": "zipf", ...}, "seed": 1, "mix": {"zero": 0.15, "random": 0.1}}
+    {"workload": {"name": "zipf", ...}, "seed": 1, "mix": {"zero": 0.15, "same": 0.02, "random": 0.1}}
     n 1            # spawn process 1 (an empty mm)
     w 1 4096       # process 1 stores to virtual page 4096
     r 1 17         # process 1 loads from virtual page 17

@@ -15,9 +15,9 @@ op          a             b            meaning
 ==========  ============  ===========  ==========================================
 
 Every workload is deterministic by ``seed`` (numpy ``PCG64``). Page *contents*
-are not part of the stream: the mm model asks a :class:`ContentMix` for the
-bytes of (page, version) when it swaps a page out, so memory stays bounded
-however long the run. :mod:`swapops.trace` records and replays streams.
+are not part of the stream: the mm model asks a :class:`~swapops.content.ContentMix`
+for the bytes of (page, version) when it swaps a page out, so memory stays
+bounded however long the run. :mod:`swapops.trace` records and replays streams.
 
 Limits (checked when a workload is built, :class:`ConfigError` otherwise):
 ``zipf`` and ``fork`` keep a popularity table and a permutation of all their
@@ -31,16 +31,13 @@ most :data:`MAX_PROCESSES`. Workload parameters must be numbers in their range
 from __future__ import annotations
 
 import math
-import random as _random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 
-from .corpus import corpus_pages
+from .content import DEFAULT_MIX, ContentMix, parse_mix
 from .errors import ConfigError
-from .folio import ZERO_PAGES
-from .sizes import PAGE_SIZE
 
 READ, WRITE, FORK, EXIT, MUNMAP, SPAWN = 0, 1, 2, 3, 4, 5
 OP_MASK = 7
@@ -48,136 +45,8 @@ OP_SHIFT = 3
 
 Chunk = tuple[list[int], list[int], list[int]]
 
-_M64 = (1 << 64) - 1
-DEFAULT_MIX = {"zero": 0.15, "random": 0.10}
-_TAG = 16  # bytes naming (page, version) at the start of each non-zero page
-_BODY = PAGE_SIZE - _TAG
 MAX_TABLE_PAGES = 1 << 23  # zipf/fork: pages they keep a table for (16 bytes each)
 MAX_PROCESSES = 1 << 20
-
-
-# --------------------------------------------------------------------------- content
-
-
-class ContentMix:
-    """Page contents as a pure function of ``(seed, page, version)``.
-
-    Each (page, version) is, by a hash of the three numbers, a zero page (with
-    probability ``zero``), incompressible random bytes (``random``) or a page
-    of the real-page corpus (:mod:`swapops.corpus`, the rest), rotated by a
-    hashed amount. Non-zero pages start with a 16-byte tag naming the page and
-    version, so no two are equal. Building one costs a hash and one copy out
-    of a pre-built buffer: no per-page random generation. (The hash is
-    CPython's hash of a tuple of ints, which is the same in every 64-bit
-    CPython process: no ``PYTHONHASHSEED`` involved.)
-
-    The content key ``ck`` the mm model uses is ``page << 32 | version``.
-    """
-
-    __slots__ = ("zero", "random", "seed", "_salt", "_zero_thr", "_rand_thr", "_corpus",
-                 "_ncorpus", "_pool", "page")
-
-    def __init__(self, zero: float = 0.15, random: float = 0.10, *, seed: int = 0) -> None:
-        for name, value in (("zero", zero), ("random", random)):
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0.0 <= value <= 1.0:
-                raise ConfigError(f"content mix: {name} fraction must be between 0 and 1, not {value!r}")
-        if zero + random > 1.0 + 1e-12:
-            raise ConfigError(f"content mix: zero ({zero}) + random ({random}) exceed 1")
-        self.zero = float(zero)
-        self.random = float(random)
-        self.seed = int(seed)
-        self._salt = _mix64(self.seed * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019)
-        self._zero_thr = int(self.zero * (1 << 32))
-        self._rand_thr = int((self.zero + self.random) * (1 << 32))
-        # Doubled pages, as memoryviews: a rotation is one slice, copied once by the concatenation.
-        self._corpus = tuple(memoryview(p + p) for p in corpus_pages())
-        self._ncorpus = len(self._corpus)
-        rng = _random.Random(f"swapops-random-pool:{self.seed}")
-        self._pool = memoryview(rng.randbytes(1 << 16) + rng.randbytes(PAGE_SIZE))
-        self.page: Callable[[int], bytes] = self._make_page()
-
-    @property
-    def corpus(self) -> float:
-        return max(0.0, 1.0 - self.zero - self.random)
-
-    def as_dict(self) -> dict[str, float]:
-        return {"zero": self.zero, "corpus": round(self.corpus, 12), "random": self.random}
-
-    def _make_page(self) -> Callable[[int], bytes]:
-        salt = self._salt
-        zero_thr = self._zero_thr
-        rand_thr = self._rand_thr
-        corpus = self._corpus
-        ncorpus = self._ncorpus
-        pool = self._pool
-        zero = ZERO_PAGES[0]
-        body = _BODY
-
-        def page(ck: int) -> bytes:
-            """The 4096 bytes of content key ``ck`` (``page << 32 | version``)."""
-            h = hash((ck, salt))  # CPython's tuple hash of ints: deterministic, well mixed
-            x = h & 0xFFFFFFFF
-            if x < zero_thr:
-                return zero
-            k = (h >> 32) & 0x7FFFFFFF
-            if x < rand_thr:
-                off = k & 0xFFFF
-                return ck.to_bytes(_TAG, "little") + pool[off : off + body]
-            off = (k >> 8) & 0xFFF
-            return ck.to_bytes(_TAG, "little") + corpus[k % ncorpus][off : off + body]
-
-        return page
-
-    def is_zero(self, ck: int) -> bool:
-        """Whether ``page(ck)`` is the zero page, without making it."""
-        return hash((ck, self._salt)) & 0xFFFFFFFF < self._zero_thr
-
-    def kind(self, ck: int) -> str:
-        """``"zero"``, ``"random"`` or ``"corpus"``: which part of the mix ``ck`` drew."""
-        x = hash((ck, self._salt)) & 0xFFFFFFFF
-        return "zero" if x < self._zero_thr else "random" if x < self._rand_thr else "corpus"
-
-
-def _mix64(x: int) -> int:
-    x &= _M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
-
-
-def parse_mix(text: str | Mapping[str, Any] | None) -> dict[str, float]:
-    """``"zero=0.2,random=0.1"`` (or a mapping) -> ``{"zero": .., "random": ..}``."""
-    if text is None:
-        return {}
-    items: Mapping[str, Any]
-    if isinstance(text, str):
-        parsed: dict[str, str] = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise ConfigError(f"content mix {text!r}: expected key=value pairs such as zero=0.2,random=0.1")
-            parsed[key.strip()] = value.strip()
-        items = parsed
-    else:
-        items = text
-    given: dict[str, float] = {}
-    for key, value in items.items():
-        if key not in ("zero", "random", "corpus"):
-            raise ConfigError(f"content mix: unknown part {key!r} (parts: zero, random, corpus)")
-        try:
-            given[key] = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"content mix: {key}={value!r} is not a number") from None
-    corpus = given.pop("corpus", None)
-    if corpus is not None:
-        # corpus is whatever zero and random leave: derive the part not given.
-        if "zero" not in given:
-            given["zero"] = 1.0 - corpus - given.get("random", DEFAULT_MIX["random"])
-        if "random" not in given:
-            given["random"] = 1.0 - corpus - given["zero"]
-        if abs(given["zero"] + given["random"] + corpus - 1.0) > 1e-9 or min(given.values()) < 0:
-            raise ConfigError("content mix: zero + corpus + random must add up to 1")
-    return given
 
 
 # --------------------------------------------------------------------------- workloads
@@ -513,6 +382,6 @@ def make_workload(
 
 __all__ = [
     "READ", "WRITE", "FORK", "EXIT", "MUNMAP", "SPAWN", "OP_MASK", "OP_SHIFT", "Chunk",
-    "ContentMix", "Workload", "WORKLOADS", "DEFAULT_WORKLOAD", "make_workload", "parse_mix",
+    "ContentMix", "DEFAULT_MIX", "Workload", "WORKLOADS", "DEFAULT_WORKLOAD", "make_workload", "parse_mix",
     "MAX_TABLE_PAGES", "MAX_PROCESSES",
 ]

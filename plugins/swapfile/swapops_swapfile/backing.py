@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, PAGE_SIZE
-from swapops.content import ContentCache
+from swapops.contentref import ContentCache
 from swapops.errors import DeviceIOError
 
 
@@ -16,7 +16,7 @@ class RamBacking:
     write. A large folio's bytes object is referenced from each of its slots,
     so a write costs no copy and a read of the whole folio none either.
 
-    In reference mode (:mod:`swapops.content`) an order-0 slot holds the
+    In reference mode (:mod:`swapops.contentref`) an order-0 slot holds the
     page's content key (an int) instead of its bytes; ``content`` makes the
     bytes when a large read spans such slots.
     """

@@ -51,7 +51,7 @@ import swapops
 from swapops import overhead
 from swapops.cluster import ClusterAllocator
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, CLUSTER_SIZE
-from swapops.content import fill, stored
+from swapops.contentref import fill, stored
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError, WritepageActivate
 from swapops.folio import ZERO_PAGES, Folio
@@ -96,7 +96,7 @@ class VswapDevice(SwapDevice):
 
     NAME = "vswap"
     KIND = "virtual"
-    # Reference mode (swapops.content): a FOLIO entry keeps the page's content
+    # Reference mode (swapops.contentref): a FOLIO entry keeps the page's content
     # key instead of its bytes; reads and writes pass keys through.
     CONTENT_REF = True
     LOWER_KINDS = frozenset({"cache", "buffer", "physical"})

@@ -78,7 +78,7 @@ class ZswapDevice(SwapDevice):
 
     NAME = "zswap"
     KIND = "cache"
-    # Reference mode (swapops.content): an object holds the page's content key
+    # Reference mode (swapops.contentref): an object holds the page's content key
     # and its zsmalloc size is the real compressor's output length for that
     # content, computed once per content; a load returns the key.
     CONTENT_REF = True
