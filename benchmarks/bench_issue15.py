@@ -4,8 +4,8 @@ page and per slot in reference mode, and the 32 GiB usemem run.
 Every measurement runs in a fresh child process (``python -c``), so RSS figures
 are the run's own and the previous release can be measured beside this tree in
 the same run: ``--baseline PYTHON`` names the interpreter of a venv with the
-previous release installed (``/work/venvs/baseline/bin/python``: the release at
-``ad78c63`` installed editable from a worktree). Sections:
+previous release installed (e.g. ``git worktree add ../baseline ad78c63``, a venv
+with it installed editable, and that venv's ``bin/python``). Sections:
 
 * ``replay``: the default workload (``zipf``, 500,000 events, RAM 16M, swap 40M
   as ``bench_replay.py``) over ``swapfile`` and ``vswap>zswap>swapfile``; events
@@ -23,7 +23,7 @@ previous release installed (``/work/venvs/baseline/bin/python``: the release at
 
 Usage::
 
-    python benchmarks/bench_issue15.py --baseline /work/venvs/baseline/bin/python --json out.json [--quick] [--big]
+    python benchmarks/bench_issue15.py --baseline ../venvs/baseline/bin/python --json out.json [--quick] [--big]
 """
 
 from __future__ import annotations
