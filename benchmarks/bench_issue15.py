@@ -79,8 +79,7 @@ snap = run.snapshot()
 tot = snap["totals"]
 print(json.dumps({"events": done, "cpu_s": cpu, "wall_s": wall, "rss_before": r0, "rss_after": r1,
                   "peak_rss": peak, "pswpout": tot.get("pswpout"), "swpout_zero": tot.get("swpout_zero"),
-                  "slots_used": sum(a.get("used_pages", 0) for a in snap.get("areas", []))
-                  if isinstance(snap.get("areas"), list) else None}))
+                  "slots_in_use": (tot.get("pswpout") or 0) + (tot.get("swpout_zero") or 0)}))
 """
 
 _SLOT_CHILD = r"""
@@ -177,7 +176,8 @@ def big(new: str, pages: int, swap: str, ram: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     r = _child(new, _FILL_CHILD, "swapfile", pages, ram, swap, "ref")
     r["wall_total_s"] = time.perf_counter() - t0
-    r.update({"pages": pages, "swap": swap, "ram": ram, "bytes_per_page_peak": r["peak_rss"] / pages})
+    r.update({"pages": pages, "swap": swap, "ram": ram, "bytes_per_page_peak": r["peak_rss"] / pages,
+              "us_per_event_cpu": r["cpu_s"] / r["events"] * 1e6})
     return r
 
 

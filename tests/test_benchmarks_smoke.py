@@ -84,3 +84,21 @@ def test_unknown_section_is_refused() -> None:
     )
     assert proc.returncode == 2
     assert "unknown section 'bogus'" in proc.stderr
+
+
+def test_issue15_benchmark_smoke_writes_json(tmp_path: Path) -> None:
+    """benchmarks/bench_issue15.py end to end at tiny sizes, without a previous release to compare."""
+    out = tmp_path / "i15.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_issue15.py"), "--smoke", "--json", str(out)],
+                   check=True, capture_output=True, text=True, cwd=ROOT / "benchmarks", timeout=600)
+    res = json.loads(out.read_text())
+    assert res["schema"] == "swapops.bench.issue15/1" and res["baseline"] is None
+    assert set(res["replay"]["stacks"]) == {"swapfile", "vswap>zswap>swapfile"}
+    for cell in res["replay"]["stacks"].values():
+        assert cell["events_per_cpu_s"]["new"] > 0 and cell["events_per_cpu_s"]["new_bytes"] > 0
+    assert set(res["flat"]["runs"]) == {"new_ref", "new_bytes"}
+    for cell in res["flat"]["runs"].values():
+        assert all(math.isfinite(x) and x > 0 for x in cell["us_per_event"])
+    assert {t["id"] for t in res["targets"]} == {
+        "replay_swapfile", "replay_vswap_zswap", "bytes_per_page_ref", "bytes_per_slot_swapfile", "cost_flat"}
+    assert res["slots"]["swapfile"]["bytes_per_slot_without_caller_entries"] > 0
