@@ -272,7 +272,8 @@ def test_refault_soon_after_eviction_is_activated() -> None:
     assert st["workingset_refault_anon"] >= 1
     assert st["workingset_activate_anon"] == before  # too far: inactive
     # A page evicted by the last reclaim comes back at once: activated.
-    recent = max(mm._shadow, key=mm._shadow.__getitem__)
+    shadows = {e: a for e in mm.swapped if (a := mm.shadow_of(e)) is not None}
+    recent = max(shadows, key=shadows.__getitem__)
     vp = next(v for v, pte in mm.pts[1].items() if pte == recent)
     mm.access(1, vp)
     assert mm.counters["workingset_activate_anon"] == before + 1

@@ -125,6 +125,7 @@ SWAP_RA_ORDER_CEILING = 5  # VMA readahead: at most 32 pages (mm/swap_state.c)
 SWAP_RA_HITS_MAX = 63  # SWAP_RA_HITS_MASK with 4 KiB pages
 _PMD_MASK = 511  # pages of a 2 MiB PMD, minus one
 _FMASK = (1 << 32) - 1
+_CK_MASK = (1 << 64) - 1  # MM.swapped: the content key below bit 64, the shadow above
 _NONE: tuple[int, ...] = ()  # no process maps the frame (read-ahead or orphaned swap cache)
 _BACKOFF = 256  # faults without reclaim after a page-out failed for lack of swap space
 
@@ -258,7 +259,10 @@ class MM:
         # processes and swap
         self.pts: dict[int, dict[int, Any]] = {}
         self.cache: dict[SwapEntry, int] = {}  # swap-cache frames: entry -> frame
-        self.swapped: dict[SwapEntry, int] = {}  # live entries -> content key
+        # live entries -> content key | shadow << 64: the workingset shadow
+        # (nonresident_age at eviction, plus 1; 0: none) packed with the key,
+        # one dict and one int per swapped page (simulator memory, issue 15)
+        self.swapped: dict[SwapEntry, int] = {}
         self.next_page = 1
         # readahead state (swapin_nr_pages)
         self._ra_prev = 0
@@ -268,7 +272,6 @@ class MM:
         # workingset (mm/workingset.c): nonresident_age, and the age each
         # swapped-out page's entry was evicted at (its shadow)
         self._age = 0
-        self._shadow: dict[SwapEntry, int] = {}
         self._backoff_until = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.nr_faults = 0
@@ -563,7 +566,7 @@ class MM:
         c["pgmajfault"] += 1
         if self.nr_held:
             self._sync_held()  # a load from zswap freed pool memory
-        ck = self.swapped[entry]
+        ck = self.swapped[entry] & _CK_MASK
         if self.verify and (folio.data != self.content(ck) if folio.ck < 0 else folio.ck != ck):
             raise DataMismatchError(f"swap entry {entry}: data read back differs from what was swapped out")
         self.f_ck[frame] = ck
@@ -657,7 +660,7 @@ class MM:
         cache = self.cache
         if entry in cache:
             return True
-        ck = self.swapped[entry]
+        ck = self.swapped[entry] & _CK_MASK
         frame = self._alloc()
         try:
             folio = self._swap_in(entry, cache=True)
@@ -689,9 +692,12 @@ class MM:
         the fixed page cache, and it assumes free swap space). Counts
         ``workingset_refault_anon`` and ``workingset_activate_anon``.
         """
-        eviction = self._shadow.pop(entry, None)
-        if eviction is None:
+        swapped = self.swapped
+        v = swapped.get(entry, 0)
+        if v <= _CK_MASK:  # no shadow
             return False
+        swapped[entry] = v & _CK_MASK
+        eviction = (v >> 64) - 1
         c = self.counters
         c["workingset_refault_anon"] += 1
         if self._age - eviction > self.nr_lru[2] + self.nr_file:
@@ -1028,10 +1034,8 @@ class MM:
         pt = self.pts[self.f_map[head][0]]
         f_vp = self.f_vp
         swapped = self.swapped
-        shadow = self._shadow
         for f, e in zip(frames, entries, strict=True):
-            swapped[e] = f_ck[f]
-            shadow[e] = self._age  # workingset_eviction
+            swapped[e] = f_ck[f] | (self._age + 1) << 64  # with its shadow (workingset_eviction)
             self._age += 1
             pt[f_vp[f]] = e
         c["pageouts"] += nr
@@ -1070,7 +1074,7 @@ class MM:
             if release:
                 del self.swapped[entry]
             else:
-                self._shadow[entry] = self._age  # workingset_eviction
+                self.swapped[entry] = (self.swapped[entry] & _CK_MASK) | (self._age + 1) << 64  # workingset_eviction
             self._age += 1
             del self.cache[entry]
             for pid in maps:
@@ -1092,8 +1096,7 @@ class MM:
             except DeviceIOError:
                 c["pageout_errors"] += 1
                 return False
-            self.swapped[entry] = ck
-            self._shadow[entry] = self._age  # workingset_eviction
+            self.swapped[entry] = ck | (self._age + 1) << 64  # with its shadow (workingset_eviction)
             self._age += 1
             first = True
             for pid in maps:
@@ -1222,6 +1225,11 @@ class MM:
     @property
     def nr_free(self) -> int:
         return self.ram_pages - self.nr_used
+
+    def shadow_of(self, entry: SwapEntry) -> int | None:
+        """The workingset shadow of a swapped-out entry (``nonresident_age`` at its eviction), if any."""
+        v = self.swapped.get(entry, 0)
+        return (v >> 64) - 1 if v > _CK_MASK else None
 
     def nr_ptes(self) -> int:
         return sum(len(pt) for pt in self.pts.values())
