@@ -26,6 +26,7 @@ from .errors import (
     SignatureExistsError,
     SwapOpsError,
     UnknownModuleError,
+    UnknownOperationError,
 )
 from .folio import MAX_ORDER, Folio
 from .options import Option
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidStackError",
     "InvalidSwapHeaderError",
     "MissingOperationError",
+    "UnknownOperationError",
     "ModuleRegistry",
     "Option",
     "OutOfSwapSpaceError",

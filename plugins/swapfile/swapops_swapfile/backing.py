@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 
+from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, PAGE_SIZE
 from swapops.errors import DeviceIOError
-from swapops.sizes import PAGE_SIZE
-
-CLUSTER_SHIFT = 9
-CLUSTER_MASK = (1 << CLUSTER_SHIFT) - 1
 
 
 class RamBacking:
