@@ -27,6 +27,7 @@ from .errors import (
     SwapOpsError,
     UnknownModuleError,
     UnknownOperationError,
+    WriteActivateError,
 )
 from .folio import MAX_ORDER, Folio
 from .options import Option
@@ -63,6 +64,7 @@ __all__ = [
     "SwapoffReport",
     "SwapsRow",
     "UnknownModuleError",
+    "WriteActivateError",
     "hookimpl",
     "parse_size",
     "parse_stack",

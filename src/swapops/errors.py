@@ -42,6 +42,13 @@ class OutOfSwapSpaceError(SwapOpsError):
     """No active swap area has room for the folio (the kernel's -ENOMEM)."""
 
 
+class WriteActivateError(OutOfSwapSpaceError):
+    """A device refuses to store this page, and only this one: the kernel's
+    ``AOP_WRITEPAGE_ACTIVATE`` (a ghost swap area, a store zswap rejects with
+    writeback off). The page stays in memory and is activated; unlike a full
+    swap, reclaim goes on with other pages."""
+
+
 class FolioSplitRequired(OutOfSwapSpaceError):
     """No contiguous, aligned run for a large folio: split it and retry.
 

@@ -101,7 +101,7 @@ class SwapArea:
     __slots__ = (
         "type", "priority", "device", "ops", "alloc", "free", "write", "read",
         "tables", "extend", "orders", "nr_entries", "cur_cluster", "pswpin", "pswpout",
-        "zero_out", "peers",
+        "zero_out", "peers", "swapin",
     )
 
     def __init__(self, swap_type: int, priority: int, device: SwapDevice) -> None:
@@ -123,6 +123,9 @@ class SwapArea:
         self.pswpout = 0
         self.zero_out = 0
         self.peers = 0  # other available areas of the same priority
+        # SwapDevice.swapin_flags: fixed for the stack (>= 0), or -1 when the top
+        # layer answers per entry.
+        self.swapin = device.swapin_policy()
 
     def live_offsets(self) -> Iterator[int]:
         """Offsets of live entries (heads), in slot order."""
@@ -411,6 +414,23 @@ class SwapSystem:
             if cache:
                 self._pinned.add(entry)
         return folio
+
+    def swapin_flags(self, entry: SwapEntry) -> int:
+        """What a swap-in fault does with ``entry`` (:meth:`SwapDevice.swapin_flags`):
+        ``SWAPIN_NO_READAHEAD`` and ``SWAPIN_FREE_CACHE`` bits, for the mm model.
+
+        Fixed per area (its area device's ``SYNCHRONOUS_IO``) unless the top
+        layer answers per entry. Ask while the fault still holds its reference.
+        """
+        try:
+            swap_type = entry[0]
+            area = self._areas[swap_type] if swap_type >= 0 else None
+        except (TypeError, IndexError):
+            area = None
+        if area is None:
+            raise InvalidEntryError(f"invalid swap entry {entry!r}: no such swap area")
+        flags = area.swapin
+        return flags if flags >= 0 else area.device.swapin_flags(entry[1])
 
     def swap_dup(self, entry: SwapEntry) -> int:
         """One more page-table reference (fork); return the new count."""
