@@ -278,15 +278,22 @@ def _tables() -> Any:
 @workload_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="runs at once, each in its own process  [default: 2]")
+@click.option("--designs", type=click.Choice(sorted(runner.DESIGN_PRESETS)), default=None,
+              help="a named set of stacks instead of STACKs (debate: every design of the 2026 thread)")
 def compare(stacks: tuple[str, ...], **o: Any) -> None:
     """Run one workload over several stacks and print one table.
 
     With no STACK, the designs of the debate: swapfile, zswap>swapfile,
     vswap>swapfile, vswap>zswap>swapfile on an NVMe profile, and swapfile,
     flashbuf>swapfile, vswap>flashbuf>swapfile on a flash (NAND) device.
+    --designs debate: swapfile, zswap>swapfile, zswap>ghost, vswap>zswap>swapfile
+    in both editions, and zram with and without a backing device.
     """
     _plot_check(o["plot"])
-    chosen = list(stacks) if stacks else list(runner.DEFAULT_STACKS)
+    if stacks and o["designs"]:
+        _fail("give STACKs or --designs, not both")
+    preset = runner.DESIGN_PRESETS[o["designs"] or "default"]
+    chosen = list(stacks) if stacks else list(preset)
     if stacks:
         runner.check_stacks(chosen)
     else:

@@ -48,6 +48,23 @@ DEFAULT_STACKS: tuple[str, ...] = (
     "vswap>flashbuf>swapfile:device=flash",
 )
 
+#: The designs of the 2026 thread (``swapops compare --designs debate``): mainline
+#: swap and zswap, zswap on a ghost swapfile, vswap (v5 and the Swap Table
+#: Edition) over zswap, and zram alone and with a backing device whose idle
+#: pages a daemon writes back every 100 ms of simulated time (docs/zram.md).
+DEBATE_STACKS: tuple[str, ...] = (
+    "swapfile:device=nvme",
+    "zswap>swapfile:device=nvme",
+    "zswap>ghost",
+    "vswap>zswap>swapfile:device=nvme",
+    "vswap:edition=ste>zswap>swapfile:device=nvme",
+    "zram",
+    "zram:writeback=idle,writeback_interval=100000000>swapfile:device=nvme",
+)
+
+#: Named sets of stacks for ``swapops compare --designs NAME``.
+DESIGN_PRESETS: dict[str, tuple[str, ...]] = {"default": DEFAULT_STACKS, "debate": DEBATE_STACKS}
+
 DEFAULT_RAM = "16M"
 DEFAULT_SWAP = "40M"
 DEFAULT_EVENTS = 500_000
@@ -475,6 +492,6 @@ def _drain(queue: Any, progress: Callable[[str, int], None] | None, timeout: flo
 
 
 __all__ = [
-    "DEFAULT_STACKS", "DEFAULT_RAM", "DEFAULT_SWAP", "DEFAULT_EVENTS", "SCHEMA", "Run", "run", "compare",
+    "DEFAULT_STACKS", "DEBATE_STACKS", "DESIGN_PRESETS", "DEFAULT_RAM", "DEFAULT_SWAP", "DEFAULT_EVENTS", "SCHEMA", "Run", "run", "compare",
     "backend_of", "build_workload", "check_stacks", "missing_modules", "quiet_system",
 ]
