@@ -1,7 +1,7 @@
 """The zram device: a compressed RAM block device used as a swap area
 (``drivers/block/zram/zram_drv.c``, Linux 6.12; ``docs/zram.md``).
 
-What it models, function by function (``docs/kernel.md`` §6):
+What it models, function by function (``docs/kernel.md`` §7):
 
 * **the swap area on zram** (``mkswap /dev/zram0; swapon``): slots handed out
   by the kernel's cluster allocator (:mod:`swapops.cluster`), large orders
