@@ -16,10 +16,11 @@ import swapops
 from swapops.cli import main
 from swapops.metrics import TOTAL_KEYS
 from swapops.runner import DEFAULT_STACKS, missing_modules, quiet_system
+from swapops.testing import BUILTIN_MODULES
 from swapops.workloads import WORKLOADS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BUILTINS = {"swapfile", "vswap", "zswap", "flashbuf"}
+BUILTINS = set(BUILTIN_MODULES)
 # Small machines keep the suite fast; 16M is the smallest flash device whose
 # FTL keeps a spare block at the default 256-page erase blocks.
 SMALL = ["--ram", "1M", "--swap", "16M", "--events", "3000", "-q"]
