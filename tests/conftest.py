@@ -1,16 +1,12 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 from hypothesis import settings
+from toydevices import ToyPlugin  # tests/ is on sys.path: pytest's rootdir conftest import
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from toydevices import ToyPlugin  # noqa: E402
-
-import swapops  # noqa: E402
+import swapops
 
 # This project's own hypothesis tests run on the conformance profile (the
 # swapops pytest plugin registers it; --hypothesis-profile overrides this).

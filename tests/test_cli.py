@@ -328,8 +328,23 @@ def test_modules_lists_distribution_and_version() -> None:
 def test_stacks_are_the_valid_chains() -> None:
     res = invoke("stacks")
     assert res.exit_code == 0
-    assert res.stdout.split() == swapops.valid_chains(quiet_system(0).registry)
-    assert json.loads(invoke("stacks", "--json").stdout)["stacks"] == res.stdout.split()
+    listed = [line.split()[0] for line in res.stdout.splitlines()]
+    assert listed == swapops.valid_chains(quiet_system(0).registry)
+    doc = json.loads(invoke("stacks", "--json").stdout)
+    assert doc["stacks"] == listed
+    # what each chain can hold is marked: stacks that store nothing, or only compressible pages
+    marks = {line.split()[0]: line.split(None, 1)[1] if " " in line else "" for line in res.stdout.splitlines()}
+    assert marks["vswap"] == "(zero pages only)" and doc["holds"]["vswap"] == "nothing"
+    assert marks["zswap>zswap"] == "(compressible pages only)" and marks["vswap>zswap>swapfile"] == ""
+
+
+def test_modules_show_their_options() -> None:
+    rows = {r["module"]: r for r in json.loads(invoke("modules", "--json").stdout)["modules"]}
+    zswap = {o["name"]: o for o in rows["zswap"]["options"]}
+    assert zswap["max_pool_percent"]["type"] == "int" and zswap["max_pool_percent"]["default"] == 20
+    assert zswap["compressor"]["choices"] and rows["swapfile"]["holds"] == "any"
+    table = invoke("modules").stdout
+    assert "zswap options" in table and "max_pool_percent" in table and "swapops[lzo]" in table
 
 
 def test_docs_stacks_md_is_current() -> None:

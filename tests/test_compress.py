@@ -126,7 +126,7 @@ def test_lzo_missing_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_lzo_wiring_with_stub_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The lzo codec calls python-lzo exactly as interop.md §2 says."""
+    """The lzo codec calls python-lzo exactly as docs/kernel.md §4 says."""
     calls: list[tuple[object, ...]] = []
     stub = types.ModuleType("lzo")
 

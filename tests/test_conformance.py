@@ -149,14 +149,14 @@ def test_faults_side_by_side(swapops_conformance: Callable[..., None]) -> None:
 
 def test_small_stack_options() -> None:
     registry = swapops.SwapSystem().registry
-    assert small_stack("swapfile") == "swapfile:size=1M"
+    assert small_stack("swapfile") == "swapfile:size=4M"
     assert small_stack("swapfile:size=4M") == "swapfile:size=4M"  # the string wins
-    assert small_stack("vswap>zswap>swapfile") == "vswap>zswap:ram=512K>swapfile:size=1M"
+    assert small_stack("vswap>zswap>swapfile") == "vswap>zswap:ram=512K>swapfile:size=4M"
     custom = small_stack("zswap>swapfile", options={"zswap": "ram=1M,compressor=zstd", "swapfile": {"size": "2M"}})
     assert custom == "zswap:ram=1M,compressor=zstd>swapfile:size=2M"
-    assert small_stack("mine>swapfile", options={"mine": {"depth": 3}}) == "mine:depth=3>swapfile:size=1M"
+    assert small_stack("mine>swapfile", options={"mine": {"depth": 3}}) == "mine:depth=3>swapfile:size=4M"
     # with a registry, options the module does not declare are dropped
-    assert small_stack("swapfile", options={"swapfile": "colour=red"}, registry=registry) == "swapfile:size=1M"
+    assert small_stack("swapfile", options={"swapfile": "colour=red"}, registry=registry) == "swapfile:size=4M"
 
 
 # ---------------------------------------------------------------- the machine finds bugs
@@ -266,6 +266,30 @@ class _Zombie(_Ram):
         return self.count + (1 if self.frees > 4 else 0)
 
 
+class _WrongError(_Ram):
+    """A failed write raises something other than the two allowed errors."""
+
+    NAME = "testram"
+
+    @swapops.hookimpl
+    def swapops_write_folio(self, offset: int, folio: Folio) -> None:
+        if offset % 4 == 3:
+            raise ValueError("testram: no")
+        super().swapops_write_folio(offset, folio)
+
+
+class _SpuriousIOError(_Ram):
+    """Reports an I/O error though its storage (RAM) cannot fail and no fault was injected."""
+
+    NAME = "testram"
+
+    @swapops.hookimpl
+    def swapops_write_folio(self, offset: int, folio: Folio) -> None:
+        if offset % 4 == 3:
+            raise swapops.DeviceIOError("testram: EIO")
+        super().swapops_write_folio(offset, folio)
+
+
 def _plugin(cls: type[SwapDevice]) -> object:
     class Plugin:
         @swapops.hookimpl
@@ -290,12 +314,62 @@ def test_machine_passes_a_correct_module() -> None:
         (_Reusing, "reuses slot"),
         (_NegativeCounter, "counter"),
         (_Zombie, "used"),
+        (_WrongError, r"rule write-errors broken .*ValueError: testram: no"),
+        (_SpuriousIOError, r"rule io-errors-only-from-storage broken .*DeviceIOError: testram: EIO"),
     ],
-    ids=["corrupting", "leaking", "reusing", "negative-counter", "wrong-used"],
+    ids=["corrupting", "leaking", "reusing", "negative-counter", "wrong-used", "wrong-error", "spurious-eio"],
 )
 def test_machine_finds_planted_bugs(cls: type[SwapDevice], finds: str) -> None:
     with pytest.raises(ModelError, match=finds):
         run_conformance("testram", plugins=[_plugin(cls)], autoload=False, settings=FIND)
+
+
+# ------------------------------------------- the defaults exercise large runs
+
+
+def _first_slot_only(base: type[SwapDevice]) -> type[SwapDevice]:
+    """``base`` with a planted bug: freeing a run frees only its first slot."""
+
+    class FirstSlotOnly(base):  # type: ignore[misc,valid-type]
+        @swapops.hookimpl
+        def swapops_cluster_free(self, offset: int, nr: int) -> None:
+            super().swapops_cluster_free(offset, 1)
+
+    return FirstSlotOnly
+
+
+@pytest.mark.parametrize("chain", ["swapfile", "vswap>swapfile", "zswap>swapfile"])
+def test_the_defaults_catch_a_run_freed_by_its_first_slot(chain: str) -> None:
+    """With the kit's default sizes a large folio gets a run on the swapfile, so a
+    swapfile that frees only the first slot of a run fails (it passed with the
+    old 1 MiB default, where no run of more than one slot could be allocated)."""
+    from swapops_swapfile import SwapfileDevice
+    from swapops_vswap import plugin as vswap_plugin
+    from swapops_zswap import plugin as zswap_plugin
+
+    plugins = [vswap_plugin, zswap_plugin, _plugin(_first_slot_only(SwapfileDevice))]
+    with pytest.raises(ModelError, match="used|slots"):
+        run_conformance(small_stack(chain), plugins=plugins, autoload=False,
+                        settings=conformance_settings(CHAIN_EXAMPLES, CHAIN_STEPS))
+
+
+@pytest.mark.parametrize("chain", [p.id for p in CHAINS if not p.marks])
+def test_the_defaults_give_every_order_a_run(chain: str) -> None:
+    """On a fresh stack of every chain with the kit's defaults, a folio of every
+    order 1..9 is taken as one entry (no split), so every order is exercised."""
+    from swapops.errors import FolioSplitRequired, OutOfSwapSpaceError
+    from swapops.testing.strategies import folio_bytes
+
+    for order in range(1, 10):
+        system = swapops.SwapSystem()
+        system.swapon(small_stack(chain))
+        try:
+            entry = system.swap_out(Folio(folio_bytes("random", order, order)))
+        except FolioSplitRequired:
+            pytest.fail(f"{small_stack(chain)}: no run for an order-{order} folio")
+        except OutOfSwapSpaceError:
+            continue  # a chain that cannot hold random pages (no device for them) refuses it whole
+        system.swap_free(entry)
 
 
 # ---------------------------------------------------------------- a third-party module

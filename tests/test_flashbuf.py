@@ -17,11 +17,14 @@ from swapops.sizes import parse_size
 pytest.importorskip("swapops_flashbuf")
 pytest.importorskip("swapops_swapfile")
 
+from scripts import load  # noqa: E402
 from swapops_flashbuf import FlashbufDevice  # noqa: E402
-from swapops_flashbuf.experiment import compare, format_table, run_workload  # noqa: E402
 from swapops_swapfile import SwapfileDevice  # noqa: E402
 
 FLASH = "swapfile:device=flash,op=0.07,pages_per_block=64,gc=greedy"
+
+_experiment = load("docs/examples/flashbuf_experiment.py", "flashbuf_experiment")
+compare, format_table, run_workload = _experiment.compare, _experiment.format_table, _experiment.run_workload
 
 
 def page(key: int) -> bytes:
@@ -674,7 +677,7 @@ def test_cleaning_refused_below_keeps_consumed_pages(sys_: swapops.SwapSystem) -
     for e in list(live)[::2]:  # half of every segment dies
         sys_.swap_free(e)
         del live[e]
-    real = fb._lwrite
+    real = fb.lower_write
     calls = [0]
 
     def one_page_then_refuse(slot: int, folio: Folio) -> None:
@@ -683,14 +686,14 @@ def test_cleaning_refused_below_keeps_consumed_pages(sys_: swapops.SwapSystem) -
         calls[0] += 1
         real(slot, folio)
 
-    fb._lwrite = one_page_then_refuse
+    fb.lower_write = one_page_then_refuse
     with pytest.raises(OutOfSwapSpaceError):
         fb.clean_segments(1)
     st = fb.stats()
     assert st["cleaning_copies"] == 1 and st["segments_cleaned"] == 0
     assert st["rehomed"] == 7  # the victim's other live pages, consumed by the loads, are buffered
     fb.check_invariants()
-    fb._lwrite = real
+    fb.lower_write = real
     for e, k in live.items():
         assert sys_.swap_in(e).data == page(k)
     sys_.unplug()

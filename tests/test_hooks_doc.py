@@ -40,3 +40,20 @@ def test_every_spec_has_a_docstring() -> None:
         for name, fn in vars(holder).items():
             if name.startswith("swapops_"):
                 assert fn.__doc__ and len(fn.__doc__.strip()) > 20, name
+
+
+def test_the_calling_convention_lists_every_operation() -> None:
+    section = DOC[DOC.index("## The calling convention of a stack") : DOC.index("## Errors")]
+    for op in hookspecs.DEVICE_OPS:
+        assert f"| `{op}` |" in section, f"docs/hooks.md's calling convention lacks {op}"
+    for name in ("lower_alloc", "lower_free", "lower_write", "lower_read", "lower_discard", "lower_unplug",
+                 "lower_tick", "effective_lower", "effective_upper", "bind_lower"):
+        assert name in section, name
+
+
+def test_the_error_rules_are_the_kits() -> None:
+    from swapops.testing.stateful import RULES
+
+    section = DOC[DOC.index("## Errors") :]
+    for rule in RULES:
+        assert f"**{rule}**" in section, rule

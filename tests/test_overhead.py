@@ -62,7 +62,7 @@ def test_kairui_table_reproduced_within_5_percent() -> None:
 
 
 def test_cover_slopes_match_the_derived_per_entry_costs() -> None:
-    """kernel-swap.md §1.7 (derived): old 16 B/entry with zswap, 8 B on disk; vswap ~24.1 / ~32.1 B."""
+    """docs/kernel.md §5 (derived): old 16 B/entry with zswap, 8 B on disk; vswap ~24.1 / ~32.1 B."""
     models = overhead.v5_cover_models()
     slope = {name: m.bytes_per_entry() for name, m in models.items()}
     assert slope == {"zswap: old": 16.0, "zswap: vswap": 24.125, "disk: old": 8.0, "disk: vswap": 32.125}

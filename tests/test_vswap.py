@@ -13,8 +13,8 @@ import pytest
 import swapops_vswap.plugin as vswap_plugin
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from scripts import load
 from swapops_vswap import VswapDevice
-from swapops_vswap.demo import PageTables, swapoff_comparison
 from toydevices import ToyPlugin, ToyRam
 
 import swapops
@@ -29,6 +29,9 @@ from swapops.errors import (
 
 PAGE = 4096
 ZERO = Folio(bytes(PAGE))
+
+_demo = load("docs/examples/vswap_demo.py", "vswap_demo")
+PageTables, swapoff_comparison = _demo.PageTables, _demo.swapoff_comparison
 
 
 def page(rng: random.Random, order: int = 0) -> Folio:

@@ -30,7 +30,7 @@ from swapops.zsmalloc import (
 
 PAGE = 4096
 
-# (size, pages_per_zspage, objs_per_zspage) at chain 8, interop.md §3 / kernel-swap.md §5.5.
+# (size, pages_per_zspage, objs_per_zspage) at chain 8, docs/kernel.md §3.
 DOC_EXAMPLES = [
     (32, 1, 128),
     (48, 3, 256),

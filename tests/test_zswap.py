@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from swapops_zswap import ZswapDevice, bench, corpus, demo
+from scripts import load
+from swapops_zswap import ZswapDevice, corpus
 from swapops_zswap.model import COMPRESSOR_COST_NS
 from test_zsmalloc import RefPool, _same_placement
 from toydevices import ToyPlugin
@@ -33,6 +34,9 @@ except ImportError:
     HAVE_LZO = False
 
 COMPRESSORS = [c for c in AVAILABLE_COMPRESSORS if c != "lzo" or HAVE_LZO]
+
+bench = load("benchmarks/zswap_codecs.py", "zswap_codecs")
+demo = load("docs/examples/zswap_demo.py", "zswap_demo")
 
 
 class ToyVirtual(SwapDevice):

@@ -27,6 +27,7 @@ from .errors import (
     SignatureExistsError,
     SwapOpsError,
     UnknownModuleError,
+    UnknownOperationError,
 )
 from .folio import MAX_ORDER, Folio
 from .options import Option
@@ -51,6 +52,7 @@ __all__ = [
     "InvalidStackError",
     "InvalidSwapHeaderError",
     "MissingOperationError",
+    "UnknownOperationError",
     "ModuleRegistry",
     "Option",
     "OutOfSwapSpaceError",

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,8 +25,8 @@ from . import __version__, runner
 from .errors import ExecutorError, SignatureExistsError, SwapOpsError
 from .header import SwapHeaderWarning, describe, format_swapfile, read_header
 from .mm import DataMismatchError
-from .sizes import parse_size
-from .stack import valid_chains
+from .sizes import format_size, parse_size
+from .stack import HOLDS_TEXT, chain_holds, valid_chains
 from .workloads import DEFAULT_WORKLOAD, WORKLOADS, parse_mix
 
 PROG = "swapops"
@@ -361,6 +362,12 @@ def modules(as_json: bool) -> None:
             "version": info.version,
             "plugin": info.plugin,
             "summary": info.cls.SUMMARY,
+            "holds": info.cls.holds(),
+            "options": [
+                {"name": name, "type": opt.kind, "default": opt.default, "help": opt.help,
+                 **({"choices": list(opt.choices)} if opt.choices else {})}
+                for name, opt in info.cls.OPTIONS.items()
+            ],
         }
         for info in system.registry.modules()
     ]
@@ -377,11 +384,23 @@ def modules(as_json: bool) -> None:
         table.add_row(r["module"], r["kind"], below, r["distribution"] or "-", r["version"] or "-", r["summary"])
     console = _console()
     console.print(table)
+    for r in rows:
+        if not r["options"]:
+            continue
+        opts = Table(title=f"{r['module']} options", header_style="bold", title_justify="left")
+        for col in ("option", "type", "default", "meaning"):
+            opts.add_column(col)
+        for o in r["options"]:
+            kind = o["type"] + (f" ({'|'.join(o['choices'])})" if "choices" in o else "")
+            default = o["default"]
+            shown = "-" if default is None else format_size(default) if o["type"] == "size" else str(default)
+            opts.add_row(o["name"], escape(kind), shown, escape(o["help"]))
+        console.print(opts)
     for line in system.plugin_failures:
         click.echo(f"{PROG}: warning: {line}", err=True)
 
 
-def stacks_markdown(chains: Sequence[str], kinds: dict[str, str]) -> str:
+def stacks_markdown(chains: Sequence[str], kinds: dict[str, str], holds: dict[str, str] | None = None) -> str:
     """The text of ``docs/stacks.md`` (``swapops stacks --markdown``)."""
     lines = [
         "# Valid stacks",
@@ -392,12 +411,16 @@ def stacks_markdown(chains: Sequence[str], kinds: dict[str, str]) -> str:
         "",
         "Modules: " + ", ".join(f"`{name}` ({kind})" for name, kind in sorted(kinds.items())) + ".",
         "",
-        "| # | stack | kinds, top first |",
-        "|---:|---|---|",
+        "What a stack can hold: the most any of its layers can keep by itself (`HOLDS`); zero-filled pages",
+        "are kept by the core on every stack, so \"zero pages only\" marks a stack that stores nothing.",
+        "",
+        "| # | stack | kinds, top first | can hold |",
+        "|---:|---|---|---|",
     ]
     for i, chain in enumerate(chains, 1):
         layer_kinds = " > ".join(kinds[m] for m in chain.split(">"))
-        lines.append(f"| {i} | `{chain}` | {layer_kinds} |")
+        can = HOLDS_TEXT[holds[chain]] if holds else ""
+        lines.append(f"| {i} | `{chain}` | {layer_kinds} | {can} |")
     lines.append("")
     lines.append(f"{len(chains)} stacks.")
     return "\n".join(lines) + "\n"
@@ -410,14 +433,15 @@ def stacks(markdown: bool, as_json: bool) -> None:
     """Every valid stack of the installed modules."""
     system = runner.quiet_system(0)
     chains = valid_chains(system.registry)
+    holds = {c: chain_holds([system.registry.get(m) for m in c.split(">")]) for c in chains}
     if as_json:
-        _print_json({"stacks": chains})
+        _print_json({"stacks": chains, "holds": holds})
     elif markdown:
         kinds = {info.name: info.cls.KIND for info in system.registry.modules()}
-        click.echo(stacks_markdown(chains, kinds), nl=False)
+        click.echo(stacks_markdown(chains, kinds, holds), nl=False)
     else:
         for chain in chains:
-            click.echo(chain)
+            click.echo(chain if holds[chain] == "any" else f"{chain}  ({HOLDS_TEXT[holds[chain]]})")
 
 
 # ------------------------------------------------------------------------------ format / inspect

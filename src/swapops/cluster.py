@@ -3,7 +3,7 @@
 Used by the swapfile module (a physical area of fixed size with bad slots; the
 caller marks slot 0, the header, bad), by vswap (a virtual space, possibly
 unbounded) and by flashbuf. It follows ``cluster_alloc_swap_entry`` and its
-helpers as of linux-mm ``swapfile.c`` @000bd100 (see ``docs/kernel-swap.md``
+helpers as of linux-mm ``swapfile.c`` @000bd100 (see ``docs/kernel.md``
 §4.4–4.5):
 
 * The slot space is cut into clusters of :data:`CLUSTER_SIZE` (512) slots. A
@@ -71,6 +71,17 @@ from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 
+# SWAPFILE_CLUSTER = HPAGE_PMD_NR (512 with CONFIG_THP_SWAP, x86-64, 4 KiB); an
+# unbounded (virtual) space has UNBOUNDED_SIZE slots, used as ``size`` and as the
+# creation limit. One home for these: swapops.constants.
+from .constants import (
+    CLUSTER_MASK,
+    CLUSTER_SHIFT,
+    CLUSTER_SIZE,
+    PMD_ORDER,
+    SWAP_NR_ORDERS,
+    UNBOUNDED_SIZE,
+)
 from .errors import ConfigError, InvalidEntryError
 
 __all__ = [
@@ -81,14 +92,6 @@ __all__ = [
     "ClusterAllocator",
 ]
 
-CLUSTER_SIZE = 512  # SWAPFILE_CLUSTER = HPAGE_PMD_NR with CONFIG_THP_SWAP (x86-64, 4 KiB)
-CLUSTER_SHIFT = 9
-CLUSTER_MASK = CLUSTER_SIZE - 1
-PMD_ORDER = 9
-SWAP_NR_ORDERS = PMD_ORDER + 1  # 10
-# Unbounded (virtual) space: the Swap Table Edition widened si->max to unsigned long,
-# "~8 PB" of 4 KiB pages = 2**41 slots. Used as ``size`` and as the creation limit.
-UNBOUNDED_SIZE = 1 << 41
 
 # enum swap_cluster_flags (mm/swap.h); USABLE == FRAG
 NONE, FREE, NONFULL, FRAG, FULL, DISCARD = range(6)

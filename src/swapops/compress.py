@@ -9,7 +9,7 @@ function or to a one-line closure that passes the fixed parameters
 0.4 µs per call).  Nothing else runs per call: no validation, no wrapping of
 exceptions, no length check.
 
-Formats and parameters follow ``/work/shared/docs/interop.md`` §2:
+Formats and parameters follow ``docs/kernel.md`` §4:
 
 =========  ===============================================================
 name       binding and parameters
@@ -33,7 +33,7 @@ optional C extension (``python-lzo``, sdist only, built against
 ``liblzo2-dev``), and a default must work on a plain install.  ``lz4`` is the
 fast compressor commonly chosen for zswap/zram in practice (it is a Kconfig
 choice and a frequent distribution/Android pick; we do not claim it is
-*the* most common); its cost and ratio are close to ``lzo``'s (interop.md §2:
+*the* most common); its cost and ratio are close to ``lzo``'s (docs/kernel.md §4:
 lz4 4.8-7.2 µs compress, ratio ~1.8; lzo 5.7-8.8 µs, ratio ~1.9).  Pass
 ``"lzo"`` explicitly to model the kernel default.
 

@@ -10,12 +10,26 @@ a ``lower`` device. The class declares where it may sit in a stack:
     buffer such as flashbuf), ``"virtual"`` (a virtual slot space such as
     vswap) or ``"filter"`` (transparent, e.g. fault injection).
 ``LOWER_KINDS``
-    the kinds it accepts directly below it; empty means it must be the bottom.
+    the kinds it accepts below it; empty means it must be the bottom.
 ``NEEDS_LOWER``
     it cannot be the bottom of a stack.
+``HOLDS``
+    what it can keep by itself (:data:`HOLD_LEVELS`): ``"any"`` page, only
+    ``"compressible"`` ones, or ``"nothing"`` (it passes pages on, or gives
+    entries an identity only, as a ghost swapfile does). Default: by kind,
+    ``any`` for physical, ``compressible`` for a cache, ``nothing`` otherwise.
 
 Filters are looked through: ``vswap>faulty>swapfile`` is checked as
-``vswap>swapfile``.
+``vswap>swapfile``, and a filter's own ``LOWER_KINDS`` apply to the first
+device below it that is not a filter.
+
+Every layer is a :class:`SwapDevice`; the base class gives the stack around
+it (:attr:`~SwapDevice.effective_lower`, :attr:`~SwapDevice.effective_upper`,
+:meth:`~SwapDevice.lower_holds`) and the names through which a layer reaches
+the device below: ``lower_alloc``, ``lower_free``, ``lower_write``,
+``lower_read``, ``lower_discard``, ``lower_unplug`` and ``lower_tick``, bound
+by :meth:`~SwapDevice.bind_lower` before ``swapops_activate``. The calling
+convention is in ``docs/hooks.md``.
 """
 
 from __future__ import annotations
@@ -27,13 +41,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from .clock import SimClock
+from .errors import DeviceIOError, InvalidEntryError, OutOfSwapSpaceError
 from .options import Option
 
 if TYPE_CHECKING:
     from .folio import Folio
-    from .system import SwapSystem
 
 KINDS = ("physical", "cache", "buffer", "virtual", "filter")
+
+#: What a layer can keep by itself, weakest first (``SwapDevice.HOLDS``).
+HOLD_LEVELS = ("nothing", "compressible", "any")
+_KIND_HOLDS = {"physical": "any", "cache": "compressible"}
 
 
 @attrs.define(eq=False)
@@ -43,8 +61,7 @@ class SwapContext:
     clock: SimClock
     seed: int
     page_size: int
-    system: SwapSystem | None = attrs.field(default=None, repr=False)
-    path: str = ""  # position in the stack, e.g. "0/zswap"; seeds per-device RNGs
+    path: str = ""  # position in the stack, e.g. "0.1/2/zswap"; seeds per-device RNGs
 
     def rng(self, name: str = "") -> random.Random:
         """A deterministic RNG for this device, from (seed, stack position, name)."""
@@ -84,20 +101,36 @@ def _noop2(_a: int, _b: int) -> None:
 
 
 class SwapDevice:
-    """Base class of swap modules (optional, but it gives the handle API).
+    """Base class of every layer of a stack (a swap module's device type).
 
     Subclasses implement the operations of :class:`swapops.hookspecs.DeviceOps`
-    as methods decorated with ``@swapops.hookimpl`` and the ``size``/``used``
-    properties (in pages). ``stats()`` returns the device's counters;
-    ``kernel_overhead()`` the metadata the design would cost inside Linux
-    (modeled, see :mod:`swapops.overhead`).
+    as methods decorated with ``@swapops.hookimpl``. ``size``/``used`` (in
+    pages) default to the lower device's, for a layer that hands out the slots
+    of the device below (a filter, zswap directly over a swapfile); a layer
+    with its own slot space overrides them. ``stats()`` returns the device's
+    counters; ``kernel_overhead()`` the metadata the design would cost inside
+    Linux (modeled, see :mod:`swapops.overhead`).
+
+    The stack builder (:func:`swapops.stack.build_stack`) links every layer
+    first (``lower`` in the constructor, ``upper`` set by the layer above),
+    then binds and activates them bottom-up: when ``swapops_activate`` runs,
+    the layer's lower device is active and bound to ``lower_*``, and the
+    layer above it already exists (``upper``, :attr:`effective_upper`).
     """
+
+    # The lower device's operations, as the per-page path loads them: slots
+    # load faster than a large instance dict. Subclasses keep their __dict__.
+    __slots__ = (
+        "__dict__", "lower_alloc", "lower_free", "lower_write", "lower_read",
+        "lower_discard", "lower_unplug", "lower_tick",
+    )
 
     NAME: ClassVar[str] = ""
     KIND: ClassVar[str] = "physical"
     LOWER_KINDS: ClassVar[frozenset[str]] = frozenset()
     NEEDS_LOWER: ClassVar[bool] = False
     MAX_IN_STACK: ClassVar[int] = 1
+    HOLDS: ClassVar[str | None] = None  # None: by KIND (see holds())
     SUMMARY: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Option]] = {}
 
@@ -111,6 +144,7 @@ class SwapDevice:
         self.ctx: SwapContext | None = None
         self.type: int = -1  # index in the swap area table, set when this is a stack's top
         self.priority: int = -1
+        self._bind_stand_ins()
 
     def fast_ops(self) -> Mapping[str, Callable[..., Any]]:
         """Operations to bind instead of the hookimpl methods, after activation.
@@ -122,17 +156,116 @@ class SwapDevice:
         """
         return {}
 
+    # -- the stack around this layer ----------------------------------------------
+
+    @property
+    def effective_lower(self) -> SwapDevice | None:
+        """The first device below that is not a filter (filters are transparent)."""
+        dev = self.lower
+        while dev is not None and dev.KIND == "filter":
+            dev = dev.lower
+        return dev
+
+    @property
+    def effective_upper(self) -> SwapDevice | None:
+        """The first device above that is not a filter (filters are transparent)."""
+        dev = self.upper
+        while dev is not None and dev.KIND == "filter":
+            dev = dev.upper
+        return dev
+
+    @classmethod
+    def holds(cls) -> str:
+        """What this layer can keep by itself: one of :data:`HOLD_LEVELS`."""
+        if cls.HOLDS is not None:
+            return cls.HOLDS
+        return _KIND_HOLDS.get(cls.KIND, "nothing")
+
+    def lower_holds(self) -> str:
+        """What the layers below this one can keep, the most any of them can
+        (``"nothing"`` with no lower device, or only layers that store nothing)."""
+        best = 0
+        dev = self.lower
+        while dev is not None:
+            best = max(best, HOLD_LEVELS.index(dev.holds()))
+            dev = dev.lower
+        return HOLD_LEVELS[best]
+
+    def bind_lower(self) -> None:
+        """Bind the lower device's operations to the ``lower_*`` names.
+
+        ``lower_alloc``, ``lower_free``, ``lower_write``, ``lower_read``,
+        ``lower_discard``, ``lower_unplug``, ``lower_tick``: the device below's
+        dispatch table (``lower.ops``), plain bound methods, one attribute
+        load each on the per-page path. The stack builder calls this before
+        ``swapops_activate``; a layer whose lower device changes at run time
+        (vswap's attach/detach) calls it again. Without a bound lower device
+        the names hold stand-ins: ``lower_alloc`` returns -1, ``lower_write``
+        raises :class:`~swapops.errors.OutOfSwapSpaceError`, ``lower_read``
+        :class:`~swapops.errors.DeviceIOError`, ``lower_free``
+        :class:`~swapops.errors.InvalidEntryError`; the rest do nothing.
+        """
+        lower = self.lower
+        ops = lower.ops if lower is not None else None
+        if ops is None:
+            self._bind_stand_ins()
+            return
+        self.lower_alloc = ops.alloc
+        self.lower_free = ops.free
+        self.lower_write = ops.write
+        self.lower_read = ops.read
+        self.lower_discard = ops.discard
+        self.lower_unplug = ops.unplug
+        self.lower_tick = ops.tick
+
+    def relink(self) -> None:
+        """The stack above this active layer changed: ``swapon(..., lower=dev)``
+        stacked new layers on it while it held no live entry.
+
+        Not a hook: the stack builder calls it on every layer of the existing
+        stack after the new layers are active, so a layer that decided
+        something from its neighbours at activation (zswap's mode) decides it
+        again. The default does nothing.
+        """
+
+    def _bind_stand_ins(self) -> None:
+        name = self.NAME or type(self).__name__
+
+        def no_alloc(order: int) -> int:
+            return -1
+
+        def no_free(offset: int, nr: int) -> None:
+            raise InvalidEntryError(f"{name}: no device below to free slots {offset}+{nr} on")
+
+        def no_write(offset: int, folio: Folio) -> None:
+            raise OutOfSwapSpaceError(f"{name}: no device below to write to")
+
+        def no_read(offset: int, folio: Folio) -> None:
+            raise DeviceIOError(f"{name}: no device below to read slot {offset} from")
+
+        self.lower_alloc = no_alloc
+        self.lower_free = no_free
+        self.lower_write = no_write
+        self.lower_read = no_read
+        self.lower_discard = _noop2
+        self.lower_unplug = _noop
+        self.lower_tick = _noop1
+
     # -- handle API ------------------------------------------------------------
 
     @property
     def size(self) -> int:
-        """Capacity in pages (slots), like ``si->pages``."""
-        raise NotImplementedError
+        """Capacity in pages (slots), like ``si->pages``; by default the lower device's."""
+        if self.lower is None:
+            raise NotImplementedError(f"{type(self).__name__} has no lower device: it must define size")
+        return self.lower.size
 
     @property
     def used(self) -> int:
-        """Slots in use, like ``si->inuse_pages``."""
-        raise NotImplementedError
+        """Slots in use, like ``si->inuse_pages``; by default the lower device's."""
+        if self.lower is None:
+            raise NotImplementedError(f"{type(self).__name__} has no lower device: it must define used")
+        return self.lower.used
 
     @property
     def free(self) -> int:

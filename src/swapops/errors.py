@@ -32,6 +32,12 @@ class MissingOperationError(SwapOpsError):
     """A module lacks a mandatory swap operation; swapon fails (-EINVAL)."""
 
 
+class UnknownOperationError(MissingOperationError):
+    """A module defines a ``swapops_*`` method that is no operation (a
+    misspelling such as ``swapops_unplg``, which would never be called), or an
+    operation not marked ``@swapops.hookimpl``; swapon fails."""
+
+
 class OutOfSwapSpaceError(SwapOpsError):
     """No active swap area has room for the folio (the kernel's -ENOMEM)."""
 

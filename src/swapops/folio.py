@@ -7,10 +7,9 @@ operation, so it must be cheap (no attrs validators on this path).
 
 from __future__ import annotations
 
+from .constants import MAX_ORDER, PAGE_SHIFT, PAGE_SIZE
 from .errors import ConfigError
-from .sizes import PAGE_SHIFT, PAGE_SIZE
 
-MAX_ORDER = 9  # PMD_ORDER on x86-64: 512 pages, one swap cluster
 _SIZE_TO_ORDER = {PAGE_SIZE << order: order for order in range(MAX_ORDER + 1)}
 ZERO_PAGES: tuple[bytes, ...] = tuple(bytes(PAGE_SIZE << o) for o in range(MAX_ORDER + 1))
 
@@ -43,13 +42,23 @@ class Folio:
         self.dirty: bool = False
 
     @classmethod
-    def _empty(cls, order: int) -> Folio:
-        """A folio a device read will fill; skips validation (per-page path)."""
+    def empty(cls, order: int) -> Folio:
+        """An empty folio of ``order`` for a read to fill (``data`` is ``b""``).
+
+        What a layer passes to its lower device's ``read`` when it needs the
+        bytes itself (a bounce folio). It skips the constructor's checks, so
+        it costs one allocation on the per-page path; ``order`` is not
+        validated.
+        """
         folio = cls.__new__(cls)
         folio.data = b""
         folio.order = order
         folio.dirty = False
         return folio
+
+    # The name this had before it was public (callers outside this project's
+    # modules may still use it).
+    _empty = empty
 
     @property
     def nr_pages(self) -> int:

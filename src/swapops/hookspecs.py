@@ -51,6 +51,8 @@ OPTIONAL_OPS = (
     "swapops_detach_lower",
     "swapops_attach_lower",
 )
+#: Every device operation: the ``swapops_*`` names a device may define.
+DEVICE_OPS = MANDATORY_OPS + OPTIONAL_OPS
 
 # --------------------------------------------------------------------------
 # Registration
@@ -155,8 +157,10 @@ class DeviceOps:
 
         May be called again for slots already written (a dirty swap-cache
         folio written back to its slot). On failure raise
-        :class:`swapops.DeviceIOError` and leave no state behind: the core
-        frees the slots and the folio stays with the caller.
+        :class:`swapops.OutOfSwapSpaceError` (no room for it) or
+        :class:`swapops.DeviceIOError` (the storage failed), nothing else,
+        and leave no state behind: the core frees the slots and the folio
+        stays with the caller (``docs/hooks.md``, Errors).
 
         :param offset: first slot, from ``swapops_cluster_alloc``.
         :param folio: the folio; ``folio.data`` is ``4096 << folio.order`` bytes.

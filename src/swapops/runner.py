@@ -37,7 +37,7 @@ from .workloads import DEFAULT_MIX, DEFAULT_WORKLOAD, ContentMix, Workload, make
 
 SCHEMA = "swapops.run/1"
 
-#: The designs of the debate (kernel-swap.md §1, §3), as ``swapops compare`` runs them.
+#: The designs of the debate (docs/kernel.md §5), as ``swapops compare`` runs them.
 DEFAULT_STACKS: tuple[str, ...] = (
     "swapfile:device=nvme",
     "zswap>swapfile:device=nvme",

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
+from .constants import PAGE_SHIFT as PAGE_SHIFT  # re-exported
+from .constants import PAGE_SIZE
 from .errors import InvalidSizeError
-
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
 
 _SUFFIX = {"": 0, "B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50}
 

@@ -11,8 +11,9 @@ What the core owns, as the kernel's swap layer does:
 * the swap cache, holding folios whose only copy is in memory (after an
   exclusive zswap load) until their last reference goes or they are written
   back;
-* swapon (build, validate, bind and activate a stack) and swapoff (bring
-  every entry back, or let vswap repoint them, then deactivate).
+* swapon (the stack built by :class:`swapops.stack.StackBuilder`, then
+  entered in the area table) and swapoff (bring every entry back, or let
+  vswap repoint them, then deactivate).
 
 Devices are reached through dispatch tables bound once at swapon; the per-page
 methods here make no pluggy call.
@@ -22,15 +23,15 @@ from __future__ import annotations
 
 import operator
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import attrs
 import pluggy
 
-from . import hookspecs
 from .clock import SimClock
-from .device import DeviceDispatch, SwapContext, SwapDevice
+from .constants import CLUSTER_MASK, CLUSTER_SHIFT, MAX_SWAPFILES
+from .device import DeviceDispatch, SwapDevice
 from .errors import (
     ConfigError,
     DeviceBusyError,
@@ -38,20 +39,15 @@ from .errors import (
     FolioSplitRequired,
     InvalidEntryError,
     InvalidStackError,
-    MissingOperationError,
     OutOfSwapSpaceError,
-    SwapOpsError,
 )
 from .folio import ZERO_PAGES, Folio
 from .options import parse_options
 from .registry import ModuleRegistry, make_plugin_manager
 from .sizes import PAGE_SIZE
-from .stack import StackSpec, check_stack, merge_kwargs, parse_stack
+from .stack import StackBuilder, StackSpec, merge_kwargs, parse_stack
 
-MAX_SWAPFILES = 32
 DEF_SWAP_PRIO = -1
-CLUSTER_SHIFT = 9
-CLUSTER_MASK = (1 << CLUSTER_SHIFT) - 1
 
 # Swap table byte per slot (cf. the P4 swap table: 4 count bits + Z flag).
 COUNT_MASK = 0x0F
@@ -175,7 +171,7 @@ class SwapSystem:
         self._swapcache: dict[SwapEntry, Folio] = {}
         self._pinned: set[SwapEntry] = set()  # cached on request (swap_in(cache=True))
         self._current: list[SwapArea | None] = [None] * 10  # per order, like percpu_swap_cluster
-        self._seq = 0
+        self._builder = StackBuilder(self.pm, self.registry, self.clock, seed, self.trace)
 
     # ------------------------------------------------------------------ swapon
 
@@ -213,12 +209,9 @@ class SwapSystem:
             if above is not None:
                 raise ConfigError("give above= or lower=, not both")
             below = self._check_lower(lower)
-            names = [*stack.modules, *(d.NAME for d in lower.layers())]
-            classes = check_stack(names, self.registry)[: len(stack.modules)]
-        else:
-            classes = check_stack(stack.modules, self.registry)
         if above is not None:
-            self._check_attach(above, classes)
+            self._check_attach(above)
+        classes = self._builder.check(stack, lower=lower, upper=above)
         kwargs = dict(options)
         if size is not None:
             kwargs["size"] = size
@@ -234,59 +227,16 @@ class SwapSystem:
             swap_type = below.type
         elif above is None:
             swap_type = self._free_type()
-        built: list[SwapDevice] = []
-        activated: list[SwapDevice] = []
-        try:
-            for index in range(len(classes) - 1, -1, -1):
-                cls = classes[index]
-                try:
-                    dev = cls(parsed[index], lower)
-                except SwapOpsError:
-                    raise
-                except (TypeError, ValueError) as exc:
-                    raise ConfigError(f"{cls.NAME}: {exc}") from exc
-                self._seq += 1
-                where = f"{swap_type if above is None else 'sub'}.{self._seq}/{index}/{cls.NAME}"
-                table = self._bind(dev)
-                built.append(dev)
-                dev.ctx = SwapContext(self.clock, self.seed, PAGE_SIZE, self, where)
-                activate = table.get("swapops_activate")
-                if activate is not None:
-                    activate(dev.ctx)
-                activated.append(dev)
-                if not self.trace:
-                    # Operations the activated device offers with the same
-                    # contract and fewer calls (e.g. its allocator's alloc).
-                    fast = dev.fast_ops()
-                    table.update({op: fn for op, fn in fast.items() if op in table})
-                dev.ops = DeviceDispatch(dev, table)
-                lower = dev
-        except BaseException:
-            for dev in reversed(built):
-                self._teardown(dev, deactivate=dev in activated)
-            if built and built[0].upper is not None and above is None:
-                built[0].upper = None
-            if below is not None:
-                below.device.upper = None  # the area it tops stays as it was
-            raise
-        top = built[-1]
+        top = self._builder.build(
+            classes, parsed, label="sub" if above is not None else str(swap_type), lower=lower, upper=above
+        )
+        if above is not None:
+            return top
         if below is not None:  # the composed device is no longer an area of its own
             self._avail.remove(below)
             self._areas[below.type] = None
             self._sort_avail()
             below.device.type = -1
-        if above is not None:
-            attach = getattr(above, "swapops_attach_lower", None)
-            assert attach is not None
-            try:
-                attach(top)
-            except BaseException:  # refused: the new stack must not stay active
-                for dev in reversed(built):
-                    self._teardown(dev)
-                top.upper = None
-                raise
-            top.upper = above
-            return top
         top.type = swap_type
         top.priority = priority
         area = SwapArea(swap_type, priority, top)
@@ -296,14 +246,13 @@ class SwapSystem:
         self.pm.hook.swapops_swapon(system=self, device=top)
         return top
 
-    def _check_attach(self, above: SwapDevice, classes: list[type[SwapDevice]]) -> None:
+    def _check_attach(self, above: SwapDevice) -> None:
         if not isinstance(above, SwapDevice):
             raise ConfigError(f"above= takes a device returned by swapon, not {type(above).__name__}")
         if getattr(above, "swapops_attach_lower", None) is None:
             raise InvalidStackError(f"{above.NAME} cannot take a new lower device")
         if above.lower is not None:
             raise DeviceBusyError(f"{above.NAME} already has a lower device ({above.lower.NAME}); swapoff it first")
-        check_stack([above.NAME, *(c.NAME for c in classes)], self.registry)
 
     def _check_lower(self, lower: SwapDevice) -> SwapArea:
         if not isinstance(lower, SwapDevice):
@@ -324,46 +273,8 @@ class SwapSystem:
                 return swap_type
         raise DeviceBusyError(f"all {MAX_SWAPFILES} swap areas are in use (MAX_SWAPFILES)")
 
-    def _bind(self, dev: SwapDevice) -> dict[str, Callable[..., Any]]:
-        """Register the device and resolve its operations once (init_swap_ops)."""
-        name = f"{dev.NAME}@{id(dev):x}"
-        try:
-            self.pm.register(dev, name=name)
-        except pluggy.PluginValidationError as exc:
-            raise MissingOperationError(f"module {dev.NAME}: {exc}; swapon refused") from None
-        table: dict[str, Callable[..., Any]] = {}
-        for op in hookspecs.MANDATORY_OPS + hookspecs.OPTIONAL_OPS:
-            caller = getattr(self.pm.hook, op)
-            for impl in caller.get_hookimpls():
-                if impl.plugin is dev:
-                    table[op] = impl.function
-        missing = [op for op in hookspecs.MANDATORY_OPS if op not in table]
-        if missing:
-            self.pm.unregister(dev)
-            raise MissingOperationError(
-                f"module {dev.NAME} lacks mandatory operation {missing[0]}; swapon refused (-EINVAL)"
-            )
-        if self.trace:
-            table = {op: self._traced(dev, op, fn) for op, fn in table.items()}
-        return table
-
-    def _traced(self, dev: SwapDevice, op: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        hook = self.pm.hook.swapops_trace
-
-        def call(*args: Any) -> Any:
-            hook(device=dev, op=op, args=args)
-            return fn(*args)
-
-        return call
-
-    def _teardown(self, dev: SwapDevice, *, deactivate: bool = True) -> None:
-        if deactivate and dev.ops is not None:
-            deact = getattr(dev, "swapops_deactivate", None)
-            if deact is not None and dev.ctx is not None:
-                deact()
-        if self.pm.is_registered(dev):
-            self.pm.unregister(dev)
-        dev.ops = None
+    def _teardown(self, dev: SwapDevice) -> None:
+        self._builder.teardown(dev)
 
     def _sort_avail(self) -> None:
         self._avail.sort(key=lambda a: -a.priority)  # stable: equal priorities keep their turn

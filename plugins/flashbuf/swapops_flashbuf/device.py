@@ -1,8 +1,8 @@
 """The flashbuf device: a RAM write buffer and a log of erase-block-sized segments.
 
 flashbuf turns the random, page-sized writes of swap into sequential writes of
-whole erase blocks (YoungJun Park's "Flash Friendly Swap", ``kernel-swap.md``
-§3.1; Nhat's delalloc recipe: allocate freely, buffer, then allocate a
+whole erase blocks (YoungJun Park's "Flash Friendly Swap", ``docs/kernel.md``
+§5; Nhat's delalloc recipe: allocate freely, buffer, then allocate a
 *contiguous* run and flush it). It is a log-structured layer (as LFS/F2FS):
 
 * **Own slot space.** The layer above allocates slots from flashbuf's own
@@ -44,6 +44,12 @@ whole erase blocks (YoungJun Park's "Flash Friendly Swap", ``kernel-swap.md``
   reference and the page dies with the last one. Collisions are not checked
   (2**-64 birthday bound at 2**32 pages); no swap design compares contents.
 
+The parts live in their own modules, each readable alone: the segment map
+and the log (:mod:`.segments`), the RAM buffer (:mod:`.buffer`), cleaning
+(:mod:`.cleaning`), wear-aware placement (:mod:`.wear`) and dedup
+(:mod:`.dedup`). This module holds the device: options, activation, the
+swap operations (the per-page path stays here, in place) and inspection.
+
 Failure semantics: a flush that fails part-way keeps every page that was
 written (its map entries point below) and leaves the rest in the buffer, the
 open segment continuing where the last successful write ended. A write that
@@ -63,7 +69,6 @@ a failed copy, the pages read but not copied go back to the buffer.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import math
 from array import array
@@ -73,18 +78,19 @@ from typing import Any, ClassVar
 import numpy as np
 
 import swapops
-from swapops.cluster import CLUSTER_SIZE, UNBOUNDED_SIZE, ClusterAllocator
+from swapops.cluster import ClusterAllocator
+from swapops.constants import CLUSTER_SIZE, MAX_ORDER, UNBOUNDED_SIZE
 from swapops.device import SwapContext, SwapDevice
-from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
+from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError
 from swapops.folio import Folio
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
 
-NONE = -1
-_FREE, _OPEN, _CLOSED = 0, 1, 2
+from . import buffer, cleaning, dedup, segments, wear
+from .segments import FREE, NONE, OPEN
+
 MIN_RESERVE_SEGMENTS = 3
 DEFAULT_SEGMENT = 256
-MAX_ORDER = 9
 
 # Modeled kernel metadata (see kernel_overhead): a segment summary entry
 # (base, live count, mtime, write count, state), a reverse-map entry per
@@ -94,10 +100,6 @@ REVERSE_MAP_BYTES = 4
 SLOT_MAP_BYTES = 8
 DEDUP_ENTRY_BYTES = 40  # 16 B digest + 8 B location + 4 B refcount + hash-list node
 CLUSTER_INFO_BYTES = 48
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def flash_block_pages(lower: SwapDevice | None) -> int | None:
@@ -193,12 +195,6 @@ class FlashbufDevice(SwapDevice):
         if lower is None or lower.ops is None:
             raise ConfigError("flashbuf needs a lower device")
         opts = self.options
-        ops = lower.ops
-        self._lalloc = ops.alloc
-        self._lfree = ops.free
-        self._lwrite = ops.write
-        self._lread = ops.read
-        self._ldiscard = ops.discard
         self._clock = ctx.clock
         seg = opts["segment"] or flash_block_pages(lower) or DEFAULT_SEGMENT
         self.S = S = int(seg)
@@ -212,7 +208,7 @@ class FlashbufDevice(SwapDevice):
             want = max(size_pages + MIN_RESERVE_SEGMENTS * S, math.ceil(size_pages / (1.0 - frac)) + 1)
         elif lower.size >= UNBOUNDED_SIZE:
             raise ConfigError(f"flashbuf: {lower.NAME} below has no fixed size; give flashbuf a size=")
-        bases = self._claim(want)
+        bases = segments.claim(self, want)
         nseg = len(bases)
         total = nseg * S
         reserve = max(MIN_RESERVE_SEGMENTS * S, math.ceil(frac * total))
@@ -220,7 +216,7 @@ class FlashbufDevice(SwapDevice):
         if opts["size"] is not None:
             size = min(size, opts["size"] // PAGE_SIZE)
         if nseg < MIN_RESERVE_SEGMENTS + 1 or size < 1:
-            self._release(bases)
+            segments.release(self, bases)
             raise ConfigError(
                 f"flashbuf: the lower device {lower.NAME} holds {nseg} whole segment(s) of {S} pages; "
                 f"at least {MIN_RESERVE_SEGMENTS + 1} are needed (a smaller segment= or a larger device)"
@@ -240,14 +236,14 @@ class FlashbufDevice(SwapDevice):
         self._wear_aware = bool(opts["wear_aware"])
         self._wl = int(opts["wear_threshold"]) if self._wear_aware else 0
         self._wmax = 0
-        self._heap = [self._heap_key(s) for s in range(nseg)]
+        self._heap = [wear.heap_key(self, s) for s in range(nseg)]
         heapq.heapify(self._heap)
         self._nfree = nseg
         self._open = -1
         self._fill = 0
         buf = opts["buffer"]
         if buf is not None and not PAGE_SIZE <= buf <= size * PAGE_SIZE:
-            self._release(bases)
+            segments.release(self, bases)
             raise ConfigError(
                 f"flashbuf: buffer={buf} must hold at least one page and at most the device's "
                 f"{size} pages ({size * PAGE_SIZE} bytes)"
@@ -258,74 +254,20 @@ class FlashbufDevice(SwapDevice):
         self._greedy = opts["cleaning"] == "greedy"
         self._dedup = bool(opts["dedup"])
         self._discard = bool(opts["discard"])
-        self._rf = Folio._empty(0)
+        self._rf = Folio.empty(0)
         self.allocator = ClusterAllocator(size, large_orders=True)
         self._afree = self.allocator.free
         self._aalloc = self.allocator.alloc
         self._active = True
-
-    def _claim(self, want: int | None) -> list[int]:
-        """Claim the lower slot space and cut it into segments; return their base slots."""
-        S = self.S
-        alloc = self._lalloc
-        runs: list[tuple[int, int]] = []
-        got = 0
-        limit = None if want is None else want + 2 * CLUSTER_SIZE
-        self._write_order = 0
-        for order in (MAX_ORDER, 0):
-            nr = 1 << order
-            while limit is None or got < limit:
-                start = alloc(order)
-                if start < 0:
-                    break
-                runs.append((start, nr))
-                got += nr
-                if order:
-                    self._write_order = MAX_ORDER
-        runs.sort()
-        bases: list[int] = []
-        spare: list[tuple[int, int]] = []
-        i = 0
-        need = None if want is None else -(-want // S)
-        while i < len(runs):
-            start, nr = runs[i]
-            end = start + nr
-            i += 1
-            while i < len(runs) and runs[i][0] == end:
-                end += runs[i][1]
-                i += 1
-            pos = -(-start // S) * S
-            if pos > start:
-                spare.append((start, min(pos, end) - start))
-            while pos + S <= end and (need is None or len(bases) < need):
-                bases.append(pos)
-                pos += S
-            if pos < end:
-                spare.append((pos, end - pos))
-        for start, nr in spare:
-            self._give_back(start, nr)
-        return bases
-
-    def _give_back(self, start: int, nr: int) -> None:
-        pos = start
-        end = start + nr
-        while pos < end:  # one lower cluster at a time
-            stop = min((pos // CLUSTER_SIZE + 1) * CLUSTER_SIZE, end)
-            self._lfree(pos, stop - pos)
-            pos = stop
-
-    def _release(self, bases: list[int] | array[int]) -> None:
-        for base in bases:
-            self._give_back(base, self.S)
 
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
         if not self._active:
             return
         if self._bdata:
-            self._flush()
+            buffer.flush(self)
         self._active = False
-        self._release(self._seg_base)
+        segments.release(self, self._seg_base)
         self._bdata.clear()
         self._bown.clear()
         self._extra.clear()
@@ -343,7 +285,7 @@ class FlashbufDevice(SwapDevice):
         """
         if self._bdata:
             try:
-                self._flush()
+                buffer.flush(self)
             except OutOfSwapSpaceError:
                 self.n_flush_errors += 1
 
@@ -352,7 +294,7 @@ class FlashbufDevice(SwapDevice):
         """Flush a partial buffer whose oldest page is ``flush_interval`` old."""
         if self._bdata and self._interval and now_ns - self._since >= self._interval:
             try:
-                self._flush()
+                buffer.flush(self)
             except (DeviceIOError, OutOfSwapSpaceError):
                 self.n_flush_errors += 1
 
@@ -360,22 +302,9 @@ class FlashbufDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_cluster_alloc(self, order: int) -> int:
-        if len(self._bdata) + (1 << order) > self._bhard and not self._drain(1 << order):
+        if len(self._bdata) + (1 << order) > self._bhard and not buffer.drain(self, 1 << order):
             return -1  # a full buffer that cannot drain: no room, nothing allocated
         return self._aalloc(order)
-
-    def _drain(self, nr: int) -> bool:
-        """Try to flush so that ``nr`` more pages fit the full buffer; whether the
-        slots may be allocated. Only a lack of room below refuses them; an I/O
-        error lets the allocation go on, so that the write reports it."""
-        try:
-            self._flush()
-        except OutOfSwapSpaceError:
-            self.n_flush_errors += 1
-            return len(self._bdata) + nr <= self._bhard
-        except DeviceIOError:
-            pass  # the write's own flush meets it again and raises it
-        return True
 
     @swapops.hookimpl
     def swapops_cluster_free(self, offset: int, nr: int) -> None:
@@ -396,7 +325,7 @@ class FlashbufDevice(SwapDevice):
         if len(bdata) + nr > self._bhard:
             # may raise DeviceIOError or OutOfSwapSpaceError: nothing of this
             # write happened (the pages flushed before the error stay written)
-            self._flush()
+            buffer.flush(self)
         loc = self._loc
         if nr == 1:
             old = loc[offset]
@@ -404,7 +333,7 @@ class FlashbufDevice(SwapDevice):
                 loc[offset] = NONE
                 self._drop(offset, old)
             if self._dedup:
-                self._put_dedup(offset, folio.data)
+                dedup.put(self, offset, folio.data)
             else:
                 i = len(bdata)
                 if not i:
@@ -423,7 +352,7 @@ class FlashbufDevice(SwapDevice):
                     self._drop(slot, old)
                 page = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
                 if self._dedup:
-                    self._put_dedup(slot, page)
+                    dedup.put(self, slot, page)
                 else:
                     i = len(bdata)
                     if not i:
@@ -434,29 +363,9 @@ class FlashbufDevice(SwapDevice):
                     self.n_buffered += 1
         if len(bdata) >= self._bcap:
             try:
-                self._flush()
+                buffer.flush(self)
             except (DeviceIOError, OutOfSwapSpaceError):
                 self.n_flush_errors += 1  # the pages stay buffered; retried later
-
-    def _put_dedup(self, slot: int, data: bytes) -> None:
-        h = _digest(data)
-        where = self._dmap.get(h)
-        if where is not None:
-            self._extra.setdefault(where, []).append(slot)
-            self._loc[slot] = where
-            self.n_dedup_hits += 1
-            return
-        bdata = self._bdata
-        i = len(bdata)
-        if not i:
-            self._since = self._clock.now_ns
-        bdata.append(data)
-        self._bown.append(slot)
-        enc = -2 - i
-        self._loc[slot] = enc
-        self._dmap[h] = enc
-        self._lhash[enc] = h
-        self.n_buffered += 1
 
     @swapops.hookimpl
     def swapops_read_folio(self, offset: int, folio: Folio) -> None:
@@ -470,13 +379,13 @@ class FlashbufDevice(SwapDevice):
         if first >= 0 and first // S == (first + nr - 1) // S:
             base = self._seg_base[first // S] + first % S
             if not base & (nr - 1) and all(loc[offset + k] == first + k for k in range(1, nr)):
-                f = Folio._empty(folio.order)
-                self._lread(base, f)
+                f = Folio.empty(folio.order)
+                self.lower_read(base, f)
                 self.n_reads_below += nr
                 if f.dirty:  # the lower load consumed its copy: keep the pages here
                     data = f.data
                     for k in range(nr):
-                        self._rehome(first + k, data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
+                        buffer.rehome(self, first + k, data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
                 folio.data = f.data
                 return
         folio.data = b"".join([self._read_page(offset + k) for k in range(nr)])
@@ -488,79 +397,30 @@ class FlashbufDevice(SwapDevice):
             seg = where // S
             f = self._rf
             f.dirty = False
-            self._lread(self._seg_base[seg] + where - seg * S, f)
+            self.lower_read(self._seg_base[seg] + where - seg * S, f)
             self.n_reads_below += 1
             data = f.data
             if f.dirty:
-                self._rehome(where, data)
+                buffer.rehome(self, where, data)
             return data
         if where != NONE:
             self.n_reads_buffer += 1
             return self._bdata[-2 - where]
         raise DeviceIOError(f"flashbuf: read of slot {slot} that holds no data")
 
-    def _rehome(self, ppn: int, data: bytes) -> None:
-        """The lower load consumed page ``ppn`` (an exclusive zswap load): buffer it again."""
-        bdata = self._bdata
-        i = len(bdata)
-        if not i:
-            self._since = self._clock.now_ns
-        owner = self._rev[ppn]
-        bdata.append(data)
-        self._bown.append(owner)
-        enc = -2 - i
-        self._loc[owner] = enc
-        self._rev[ppn] = NONE
-        self._seg_live[ppn // self.S] -= 1
-        if self._extra or self._lhash:
-            self._rekey(ppn, enc)
-        self.n_rehomed += 1
-
     # -- location bookkeeping ----------------------------------------------------
-
-    def _rekey(self, old: int, new: int) -> None:
-        """Move the shared owners and the hash entry of location ``old`` to ``new``."""
-        lst = self._extra.pop(old, None)
-        if lst is not None:
-            loc = self._loc
-            for slot in lst:
-                loc[slot] = new
-            self._extra[new] = lst
-        h = self._lhash.pop(old, None)
-        if h is not None:
-            self._lhash[new] = h
-            self._dmap[h] = new
 
     def _drop(self, slot: int, where: int) -> None:
         """``slot`` no longer references location ``where``; the page dies with its last owner."""
-        if self._extra:
-            lst = self._extra.get(where)
-            if lst is not None:
-                if where >= 0:
-                    if self._rev[where] == slot:
-                        self._rev[where] = lst.pop()
-                    else:
-                        lst.remove(slot)
-                else:
-                    i = -2 - where
-                    if self._bown[i] == slot:
-                        self._bown[i] = lst.pop()
-                    else:
-                        lst.remove(slot)
-                if not lst:
-                    del self._extra[where]
-                return
-        if self._lhash:
-            h = self._lhash.pop(where, None)
-            if h is not None:
-                del self._dmap[h]
+        if (self._extra or self._lhash) and dedup.release(self, slot, where):
+            return  # another slot still shares the page
         if where >= 0:
             S = self.S
             seg = where // S
             self._seg_live[seg] -= 1
             self._rev[where] = NONE
             if self._discard:
-                self._ldiscard(self._seg_base[seg] + where - seg * S, 1)
+                self.lower_discard(self._seg_base[seg] + where - seg * S, 1)
                 self.n_discards += 1
             return
         # a buffered page: move the last buffered page into its place
@@ -574,237 +434,10 @@ class FlashbufDevice(SwapDevice):
             bown[i] = moved
             self._loc[moved] = where
             if self._extra or self._lhash:
-                self._rekey(-2 - last, where)
+                dedup.rekey(self, -2 - last, where)
         bdata.pop()
         bown.pop()
         self.n_dropped += 1
-
-    # -- the log -----------------------------------------------------------------
-
-    def _heap_key(self, seg: int) -> int:
-        return (self._seg_writes[seg] << 32) | seg if self._wear_aware else seg
-
-    def _open_segment(self) -> int:
-        if not self._heap:
-            raise SwapOpsError("flashbuf: no free segment (cleaning reserve invariant broken)")
-        seg = heapq.heappop(self._heap) & 0xFFFFFFFF
-        self._nfree -= 1
-        self._seg_state[seg] = _OPEN
-        w = self._seg_writes[seg] + 1
-        self._seg_writes[seg] = w
-        if w > self._wmax:
-            self._wmax = w
-        self._open = seg
-        self._fill = 0
-        return seg
-
-    def _avail(self) -> int:
-        """Pages that can be appended without cleaning."""
-        S = self.S
-        return self._nfree * S + (S - self._fill if self._open >= 0 else 0)
-
-    def _flush(self) -> None:
-        """Append every buffered page to the log (cleaning first if space is short)."""
-        bdata = self._bdata
-        n = len(bdata)
-        if not n:
-            return
-        self._make_room(n)
-        self._lw_done = 0
-        try:
-            self._log_write(bdata, None)
-        finally:
-            done = self._lw_done
-            if done:
-                bown = self._bown
-                del bdata[:done]
-                del bown[:done]
-                if bdata:  # a partial failure: renumber what is left
-                    loc = self._loc
-                    aux = bool(self._extra or self._lhash)
-                    for j, slot in enumerate(bown):
-                        loc[slot] = -2 - j
-                        if aux:
-                            self._rekey(-2 - (j + done), -2 - j)
-                self.n_flushes += 1
-
-    def _make_room(self, n: int) -> None:
-        S = self.S
-        if self._wl and self._wmax > self._wl:
-            self._wear_level()
-        while self._avail() < n + S:
-            victim = self._pick_victim()
-            if victim < 0:
-                break
-            self._clean(victim)
-
-    def _pick_victim(self) -> int:
-        S = self.S
-        live = self._live_np
-        closed = self._state_np == _CLOSED
-        if self._greedy:
-            if self._wear_aware:  # among equally empty victims, free the least written
-                w = self._wmax + 1
-                writes = np.frombuffer(self._seg_writes, dtype=np.int64)
-                cand = np.where(closed, live * w + writes, S * w)
-                victim = int(cand.argmin())
-                return victim if cand[victim] < S * w else -1
-            cand = np.where(closed, live, S)
-            victim = int(cand.argmin())
-            return victim if cand[victim] < S else -1
-        usable = closed & (live < S)
-        if not usable.any():
-            return -1
-        empty = usable & (live == 0)
-        if empty.any():
-            return int(empty.argmax())
-        u = live / S
-        age = (self._wclock - self._mtime_np + 1).astype(np.float64)
-        score = np.where(usable, (1.0 - u) * age / (1.0 + u), -1.0)
-        return int(score.argmax())
-
-    def _wear_level(self) -> None:
-        """Static wear levelling: a closed segment written ``wear_threshold`` times
-        less than the most-written one holds cold data; move it so the segment
-        joins the free pool (where it is chosen first, being the least written)."""
-        closed = self._state_np == _CLOSED
-        if not closed.any():
-            return
-        writes = np.frombuffer(self._seg_writes, dtype=np.int64)
-        cand = np.where(closed, writes, self._wmax)
-        coldest = int(cand.argmin())
-        # it must fit; afterwards at least one segment of room is left, as before
-        if self._wmax - int(cand[coldest]) > self._wl and self._avail() >= self._seg_live[coldest]:
-            before = self.n_cleaning_copies
-            self._clean(coldest)
-            self.n_wear_moves += self.n_cleaning_copies - before
-
-    def _clean(self, victim: int) -> None:
-        """Move the victim's live pages to the log head and free the segment."""
-        S = self.S
-        first = victim * S
-        base = self._seg_base[victim]
-        rev = self._rev
-        read = self._lread
-        datas: list[bytes] = []
-        srcs: list[int] = []
-        consumed: list[int] = []  # indexes of pages an exclusive lower load took
-        self._lw_done = 0
-        try:
-            for ppn in range(first, first + S):
-                if rev[ppn] >= 0:
-                    f = Folio._empty(0)
-                    read(base + ppn - first, f)
-                    if f.dirty:
-                        consumed.append(len(datas))
-                    datas.append(f.data)
-                    srcs.append(ppn)
-                    self.n_reads_below += 1
-            if datas:
-                self._log_write(datas, srcs)
-        except BaseException:
-            # Pages read but not copied whose lower copy the load consumed
-            # (an exclusive zswap load) would be lost: keep them in the buffer.
-            done = self._lw_done
-            for t in consumed:
-                if t >= done:
-                    self._rehome(srcs[t], datas[t])
-            raise
-        finally:
-            self.n_cleaning_copies += self._lw_done
-        if datas and self._discard:
-            self._discard_runs(base - first, srcs)
-        if self._seg_live[victim]:
-            raise SwapOpsError(f"flashbuf: segment {victim} still holds live pages after cleaning")
-        self._seg_state[victim] = _FREE
-        heapq.heappush(self._heap, self._heap_key(victim))
-        self._nfree += 1
-        self.n_segments_cleaned += 1
-
-    def _discard_runs(self, delta: int, ppns: list[int]) -> None:
-        """Discard the lower slots ``ppn + delta`` of ``ppns`` (ascending), a run at a time."""
-        start = prev = ppns[0]
-        for p in ppns[1:]:
-            if p != prev + 1:
-                self._ldiscard(start + delta, prev - start + 1)
-                start = p
-            prev = p
-        self._ldiscard(start + delta, prev - start + 1)
-        self.n_discards += len(ppns)
-
-    def _log_write(self, datas: list[bytes], srcs: list[int] | None) -> None:
-        """Append ``datas`` to the open segment(s) and repoint their owners.
-
-        ``srcs`` holds each page's current location (``None``: buffer index
-        ``j``). Each lower write commits its pages before the next is tried;
-        ``self._lw_done`` counts committed pages when an error propagates.
-        """
-        S = self.S
-        n = len(datas)
-        loc = self._loc
-        rev = self._rev
-        live = self._seg_live
-        bown = self._bown
-        aux = bool(self._extra or self._lhash)
-        write = self._lwrite
-        max_order = self._write_order
-        i = 0
-        while i < n:
-            seg = self._open
-            if seg < 0:
-                seg = self._open_segment()
-            fill = self._fill
-            k = min(S - fill, n - i)
-            lbase = self._seg_base[seg] + fill
-            pbase = seg * S + fill
-            j = i
-            end = i + k
-            while j < end:
-                lslot = lbase + (j - i)
-                left = end - j
-                order = min(max_order, left.bit_length() - 1)
-                if lslot:
-                    order = min(order, (lslot & -lslot).bit_length() - 1)
-                cnt = 1 << order
-                f = Folio._empty(order)
-                f.data = datas[j] if cnt == 1 else b"".join(datas[j : j + cnt])
-                try:
-                    write(lslot, f)
-                except OutOfSwapSpaceError:
-                    if cnt == 1:
-                        raise
-                    # the device below refuses the folio as a whole (a zswap
-                    # with no device below and one incompressible page): go
-                    # page by page, committing those before the refused one
-                    max_order = 0
-                    continue
-                self.n_written_below += cnt
-                for t in range(j, j + cnt):
-                    ppn = pbase + (t - i)
-                    if srcs is None:
-                        old = -2 - t
-                        owner = bown[t]
-                    else:
-                        old = srcs[t]
-                        owner = rev[old]
-                        rev[old] = NONE
-                        live[old // S] -= 1
-                    loc[owner] = ppn
-                    rev[ppn] = owner
-                    if aux:
-                        self._rekey(old, ppn)
-                live[seg] += cnt
-                j += cnt
-                self._fill += cnt
-                self._wclock += cnt
-                self._seg_mtime[seg] = self._wclock
-                self._lw_done = j
-            if self._fill == S:
-                self._seg_state[seg] = _CLOSED
-                self._open = -1
-                self._fill = 0
-                self.n_segments_flushed += 1
-            i = end
 
     # -- inspection and manual cleaning -----------------------------------------
 
@@ -817,11 +450,11 @@ class FlashbufDevice(SwapDevice):
         flush would leave less than one free segment.
         """
         done = 0
-        while done < count and self._avail() >= self.S:
-            victim = self._pick_victim()
+        while done < count and segments.avail(self) >= self.S:
+            victim = cleaning.pick_victim(self)
             if victim < 0:
                 break
-            self._clean(victim)
+            cleaning.clean(self, victim)
             done += 1
         return done
 
@@ -881,14 +514,14 @@ class FlashbufDevice(SwapDevice):
         if live != list(self._seg_live):
             bad = [s for s in range(self.nr_segments) if live[s] != self._seg_live[s]]
             problems.append(f"live counts wrong for segments {bad[:5]}")
-        nfree = sum(1 for st in self._seg_state if st == _FREE)
-        nopen = sum(1 for st in self._seg_state if st == _OPEN)
+        nfree = sum(1 for st in self._seg_state if st == FREE)
+        nopen = sum(1 for st in self._seg_state if st == OPEN)
         if nfree != self._nfree or nfree != len(self._heap):
             problems.append(f"free segments: {nfree} by state, {self._nfree} counted, {len(self._heap)} queued")
         if nopen != (self._open >= 0):
             problems.append(f"{nopen} open segments, open={self._open}")
         for seg, st in enumerate(self._seg_state):
-            if st == _FREE and self._seg_live[seg]:
+            if st == FREE and self._seg_live[seg]:
                 problems.append(f"free segment {seg} holds {self._seg_live[seg]} live pages")
         if self._open >= 0:
             o = self._open

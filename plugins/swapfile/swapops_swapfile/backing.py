@@ -6,13 +6,10 @@ import errno
 import os
 import warnings
 
+from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, PAGE_SIZE
 from swapops.errors import ConfigError, DeviceIOError
 from swapops.files import check_path, insecure_mode, open_file, remove_created
 from swapops.header import SwapHeaderWarning, format_and_open, read_header_fd
-from swapops.sizes import PAGE_SIZE
-
-CLUSTER_SHIFT = 9
-CLUSTER_MASK = (1 << CLUSTER_SHIFT) - 1
 
 
 class RamBacking:

@@ -2,7 +2,7 @@
 cluster allocator (:mod:`swapops.cluster`), with a timing profile and, on
 ``device=flash``, a NAND/FTL model underneath.
 
-Faithful points (``kernel-swap.md`` §4, §6): slot 0 is the header and bad;
+Faithful points (``docs/kernel.md`` §1, §2): slot 0 is the header and bad;
 bad pages from the header and the tail of the last cluster are bad slots;
 ``si->pages = max - 1 - bad``; large folios only on block devices (a regular
 file splits them, as ``folio_alloc_swap`` returns no slot for them there);
@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 import swapops
 from swapops import overhead
-from swapops.cluster import CLUSTER_SIZE, ClusterAllocator
+from swapops.cluster import ClusterAllocator
+from swapops.constants import CLUSTER_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidSwapHeaderError
 from swapops.folio import Folio

@@ -3,7 +3,7 @@
 The top of a stack hands out *virtual* slots from its own cluster allocator
 (:class:`swapops.cluster.ClusterAllocator`, unbounded by default: clusters are
 created on first use and dropped when they empty). Each virtual slot has a
-backing state, as ``enum swap_type`` in v5 (``kernel-swap.md`` §1.3):
+backing state, as ``enum swap_type`` in v5 (``docs/kernel.md`` §5):
 
 ``ZERO``
     allocated but never written: the core keeps zero-filled folios as a flag
@@ -45,15 +45,12 @@ from typing import Any, ClassVar
 import swapops
 from swapops import overhead
 from swapops.cluster import ClusterAllocator
+from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, CLUSTER_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError
 from swapops.folio import ZERO_PAGES, Folio
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
-
-CLUSTER_SHIFT = 9
-CLUSTER_SIZE = 1 << CLUSTER_SHIFT
-CLUSTER_MASK = CLUSTER_SIZE - 1
 
 ZERO = -1  # never written (the core's zero flag, or not yet written)
 FOLIO = -2  # content held in memory by vswap
@@ -80,14 +77,6 @@ def _no_lower_alloc(order: int) -> int:
 
 def _no_lower(*_args: Any) -> None:
     raise OutOfSwapSpaceError("vswap: no device below")
-
-
-def effective_lower(lower: SwapDevice | None) -> SwapDevice | None:
-    """The first non-filter device at or below ``lower`` (filters are transparent,
-    as :func:`swapops.stack.check_stack` treats them); None if there is none."""
-    while lower is not None and lower.KIND == "filter":
-        lower = lower.lower
-    return lower
 
 
 def _unhead(v: int) -> tuple[int, int]:
@@ -130,11 +119,11 @@ class VswapDevice(SwapDevice):
         self._folios: dict[int, bytes] = {}
         self._valloc: Callable[[int], int] = _no_lower_alloc
         self._vfree: Callable[[int, int], None] = _no_lower
-        self._bind_lower(None)
         limit = options.get("swap_max")
         self._limit = _UNLIMITED if limit is None else limit // PAGE_SIZE
         self._vcharge = options.get("charge") == "virtual"
         self._fallthrough = bool(options.get("fallthrough", True))
+        self.bind_lower()  # the no-backend stand-ins until the builder binds the device below
         self._full = False
         self._gate = self._vcharge  # alloc takes the slow path (full below, or virtual charging)
         # Freed order-0 virtual slots parked for reuse (the kernel's swap_slots cache):
@@ -165,7 +154,6 @@ class VswapDevice(SwapDevice):
         self.allocator = ClusterAllocator(None if size is None else size // PAGE_SIZE)
         self._valloc = self.allocator.alloc
         self._vfree = self.allocator.free
-        self._bind_lower(self.lower)
 
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
@@ -174,24 +162,22 @@ class VswapDevice(SwapDevice):
         self._tables.clear()
         self._folios.clear()
 
-    def _bind_lower(self, lower: SwapDevice | None) -> None:
-        """Cache the lower device's operations (or the no-backend stand-ins)."""
+    def bind_lower(self) -> None:
+        """The lower device's operations (or, with none, stand-ins that refuse
+        with vswap's own messages), and what depends on its kind."""
+        super().bind_lower()
+        lower = self.lower
         if lower is None or lower.ops is None:
-            self._lalloc: Callable[[int], int] = _no_lower_alloc
-            self._lfree: Callable[[int, int], None] = _no_lower
-            self._lwrite: Callable[[int, Folio], None] = _no_lower
-            self._lread: Callable[[int, Folio], None] = _no_lower
+            self.lower_alloc = _no_lower_alloc
+            self.lower_free = _no_lower
+            self.lower_write = _no_lower
+            self.lower_read = _no_lower
             self._lower_kind = ""
             self._chg = 0
             self._plimit = _UNLIMITED
             return
-        ops = lower.ops
-        self._lalloc = ops.alloc
-        self._lfree = ops.free
-        self._lwrite = ops.write
-        self._lread = ops.read
         # Filters (fault injection) are looked through: the kind is the first real device's.
-        real = effective_lower(lower)
+        real = self.effective_lower
         kind = real.KIND if real is not None else ""
         self._lower_kind = kind
         # v5 18/21: only physical slots are charged; zswap is not swap use.
@@ -208,7 +194,7 @@ class VswapDevice(SwapDevice):
         FOLIO, the rest stay below).
         """
         moved = lower_reads = runs = 0
-        read, free = self._lread, self._lfree
+        read, free = self.lower_read, self.lower_free
         folios = self._folios
         for ci, table in enumerate(self._tables):
             if table is None:
@@ -226,7 +212,7 @@ class VswapDevice(SwapDevice):
                     continue
                 vslot = base + i
                 nr = 1 << order
-                tmp = Folio._empty(order)
+                tmp = Folio.empty(order)
                 read(low, tmp)
                 lower_reads += 1
                 data = tmp.data
@@ -244,7 +230,7 @@ class VswapDevice(SwapDevice):
         self._n_detach += 1
         self._n_detach_moved += moved
         self.lower = None
-        self._bind_lower(None)
+        self.bind_lower()
         self._set_full(False)
         return {
             "entries_moved": moved,
@@ -260,14 +246,14 @@ class VswapDevice(SwapDevice):
         """A new backend below: new writes (and :meth:`writeback_folios`) go there."""
         if self.lower is not None and self.lower is not lower:
             raise ConfigError(f"vswap already has a lower device ({self.lower.NAME})")
-        real = effective_lower(lower)
+        real = lower if lower.KIND != "filter" else lower.effective_lower  # filters are looked through
         if real is None:
             raise ConfigError(f"vswap cannot sit on {lower.stack_name}: only filters, no device to write to")
         if real.KIND not in self.LOWER_KINDS:
             raise ConfigError(f"vswap cannot sit on {real.NAME} ({real.KIND})")
         self.lower = lower
         lower.upper = self
-        self._bind_lower(lower)
+        self.bind_lower()
         self._set_full(False)
         self._n_attach += 1
 
@@ -421,7 +407,7 @@ class VswapDevice(SwapDevice):
         low = table[i]
         if low >= 0:
             table[i] = -1
-            self._lfree(low, 1)
+            self.lower_free(low, 1)
             self._n_lower -= 1
         elif low != -1:
             self._free_other(offset, table, i, low)
@@ -435,7 +421,7 @@ class VswapDevice(SwapDevice):
         self._break(table, i)
         low = table[i]
         table[i] = ZERO
-        self._lfree(low, 1)
+        self.lower_free(low, 1)
         self._n_lower -= 1
 
     def _free_range(self, offset: int, nr: int) -> None:
@@ -453,7 +439,7 @@ class VswapDevice(SwapDevice):
             if v <= HEAD:
                 order = (HEAD - v) & 15
                 if 1 << order == nr:
-                    self._lfree((HEAD - v) >> 4, nr)
+                    self.lower_free((HEAD - v) >> 4, nr)
                     table[i : i + nr] = _NONE_RUNS[order]
                     self._n_lower -= nr
                     return
@@ -480,7 +466,7 @@ class VswapDevice(SwapDevice):
                 continue
             if low >= 0:
                 table[i] = ZERO
-                self._lfree(low, 1)
+                self.lower_free(low, 1)
                 self._n_lower -= 1
                 i += 1
                 continue
@@ -497,7 +483,7 @@ class VswapDevice(SwapDevice):
             if i + n > e:  # part of a run: its pages are freed one by one
                 self._break(table, i)
                 continue
-            self._lfree(low, n)
+            self.lower_free(low, n)
             table[i : i + n] = _NONE_RUNS[order]
             self._n_lower -= n
             i += n
@@ -555,13 +541,13 @@ class VswapDevice(SwapDevice):
         n = self._n_lower
         if n >= self._plimit:
             self._charge_failed(-1, 0)
-        low = self._lalloc(0)
+        low = self.lower_alloc(0)
         if low < 0:
             self._lower_full()
         try:
-            self._lwrite(low, folio)
+            self.lower_write(low, folio)
         except BaseException:
-            self._lfree(low, 1)
+            self.lower_free(low, 1)
             raise
         table[i] = low
         self._n_lower = n + 1
@@ -572,7 +558,7 @@ class VswapDevice(SwapDevice):
         if low == TAIL or low <= HEAD:  # one page of a run: its lower slot, the run stays
             low = self._lower_of(table, i)
         if low >= 0:  # same lower slot, as zswap stores a rewritten page under its key
-            self._lwrite(low, folio)
+            self.lower_write(low, folio)
         else:
             self._write_folio_entry(offset, folio.data)
 
@@ -593,7 +579,7 @@ class VswapDevice(SwapDevice):
 
     def _charge_failed(self, low: int, nr: int) -> None:
         if low >= 0:
-            self._lfree(low, nr)
+            self.lower_free(low, nr)
         self._n_charge_fail += 1
         raise OutOfSwapSpaceError(
             f"vswap: swap_max reached ({self._limit} physical pages charged); nothing was allocated below"
@@ -604,7 +590,7 @@ class VswapDevice(SwapDevice):
         nr = 1 << order
         if self._n_lower + nr > self._plimit:
             self._charge_failed(-1, 0)
-        low = self._lalloc(order)
+        low = self.lower_alloc(order)
         self._n_slow_lallocs += 1
         if low < 0 and not order:
             self._lower_full()
@@ -617,9 +603,9 @@ class VswapDevice(SwapDevice):
             return
         low = self._alloc_below(0)
         try:
-            self._lwrite(low, Folio(page))
+            self.lower_write(low, Folio(page))
         except BaseException:
-            self._lfree(low, 1)
+            self.lower_free(low, 1)
             raise
         table = self._tables[offset >> CLUSTER_SHIFT]
         assert table is not None
@@ -645,13 +631,13 @@ class VswapDevice(SwapDevice):
         self._n_slow_writes += 1
         if self._n_lower + nr > self._plimit:  # _alloc_below, inlined (order > 0)
             self._charge_failed(-1, 0)
-        low = self._lalloc(order)
+        low = self.lower_alloc(order)
         self._n_slow_lallocs += 1
         if low >= 0:
             try:
-                self._lwrite(low, folio)
+                self.lower_write(low, folio)
             except BaseException:
-                self._lfree(low, nr)
+                self.lower_free(low, nr)
                 raise
             table[i] = HEAD - ((low << 4) | order)
             table[i + 1 : i + nr] = _TAIL_RUNS[order]
@@ -673,16 +659,16 @@ class VswapDevice(SwapDevice):
                     continue
                 low = self._alloc_below(0)
                 try:
-                    self._lwrite(low, Folio(page))
+                    self.lower_write(low, Folio(page))
                 except BaseException:
-                    self._lfree(low, 1)
+                    self.lower_free(low, 1)
                     raise
                 table[i + k] = low
                 self._n_lower += 1
                 done.append(k)
         except BaseException:
             for k in done:
-                self._lfree(table[i + k], 1)
+                self.lower_free(table[i + k], 1)
                 table[i + k] = ZERO
             self._n_lower -= len(done)
             raise
@@ -695,7 +681,7 @@ class VswapDevice(SwapDevice):
         if v <= HEAD:
             low, run_order = _unhead(v)
             if run_order == order:
-                self._lwrite(low, folio)
+                self.lower_write(low, folio)
                 return
         self._break_range(table, i, i + (1 << order))
         data = folio.data
@@ -703,7 +689,7 @@ class VswapDevice(SwapDevice):
             page = data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
             low = table[i + k]
             if low >= 0:
-                self._lwrite(low, Folio(page))
+                self.lower_write(low, Folio(page))
             elif low == FOLIO:
                 self._write_folio_entry(offset + k, page)
             elif page != _ZERO_PAGE:  # a zero subpage is not zero any more
@@ -725,7 +711,7 @@ class VswapDevice(SwapDevice):
             table = None
         low = -1 if table is None else table[offset & 511]
         if low >= 0:
-            self._lread(low, folio)
+            self.lower_read(low, folio)
             if folio.dirty:  # the copy below was consumed (zswap's exclusive load)
                 self._consumed(offset, low, 1, folio.data)
         elif low == -1:
@@ -738,7 +724,7 @@ class VswapDevice(SwapDevice):
     def _read_run_page(self, offset: int, folio: Folio, table: array[int], i: int) -> None:
         """One page of an intact run read on its own (the run breaks if the copy is consumed)."""
         low = self._lower_of(table, i)
-        self._lread(low, folio)
+        self.lower_read(low, folio)
         if folio.dirty:
             self._break(table, i)
             self._consumed(offset, low, 1, folio.data)
@@ -748,7 +734,7 @@ class VswapDevice(SwapDevice):
         table = self._tables[offset >> CLUSTER_SHIFT]
         assert table is not None
         i = offset & CLUSTER_MASK
-        self._lfree(low, nr)
+        self.lower_free(low, nr)
         for k in range(nr):
             self._folios[offset + k] = data if nr == 1 else data[k * PAGE_SIZE : (k + 1) * PAGE_SIZE]
             table[i + k] = FOLIO
@@ -767,7 +753,7 @@ class VswapDevice(SwapDevice):
         v = table[i]
         if v <= HEAD and (HEAD - v) & 15 == order:  # one intact run: one read
             low = (HEAD - v) >> 4
-            self._lread(low, folio)
+            self.lower_read(low, folio)
             self._n_run_reads += 1
             if folio.dirty:
                 self._consumed(offset, low, nr, folio.data)
@@ -781,8 +767,8 @@ class VswapDevice(SwapDevice):
             if run:
                 low = self._lower_of(table, i + k)
             if low >= 0:
-                tmp = Folio._empty(0)
-                self._lread(low, tmp)
+                tmp = Folio.empty(0)
+                self.lower_read(low, tmp)
                 parts.append(tmp.data)
                 if tmp.dirty:
                     dirty = True
@@ -968,4 +954,4 @@ class VswapDevice(SwapDevice):
         return model.report(self.used, self.allocator.stats()["clusters_with_table"])
 
 
-__all__ = ["VswapDevice", "ZERO", "FOLIO", "effective_lower"]
+__all__ = ["VswapDevice", "ZERO", "FOLIO"]

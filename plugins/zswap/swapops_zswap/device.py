@@ -5,7 +5,7 @@ compressed bytes are kept here; the pool's memory in pages comes from the
 zsmalloc model (:class:`swapops.zsmalloc.ZsPool`), which places every object
 in a size class and a zspage exactly as ``zs_malloc`` would.
 
-Two modes, fixed once the stack is complete (see ``docs/zswap.md``):
+Two modes, fixed at activation (see ``docs/zswap.md``):
 
 DIRECT (mainline: a device below and no virtual layer above)
     zswap entries *are* the lower device's slots: ``swapops_cluster_alloc``
@@ -20,9 +20,11 @@ KEYED (under a ``virtual`` layer such as vswap, or with nothing below)
     With no device below, writeback must be off and a page the pool cannot
     take is refused with :class:`~swapops.errors.OutOfSwapSpaceError`.
 
-The mode is chosen on the first operation rather than in
-``swapops_activate``: the core builds a stack bottom-up, so the layer above
-does not exist yet when this one is activated.
+The stack builder links every layer before it activates any
+(:class:`swapops.stack.StackBuilder`), so ``swapops_activate`` sees the layer
+above (through filters) and fixes the mode. Only ``swapon(..., lower=zswap)``,
+stacking new layers on an unused zswap, changes its neighbours later: the
+builder then calls :meth:`ZswapDevice.relink`, which decides again.
 
 Per-entry state, kept small and plain:
 
@@ -44,8 +46,9 @@ from typing import Any, ClassVar
 
 import swapops
 from swapops import overhead
-from swapops.cluster import UNBOUNDED_SIZE, ClusterAllocator
+from swapops.cluster import ClusterAllocator
 from swapops.compress import AVAILABLE_COMPRESSORS, DEFAULT_COMPRESSOR, get_compressor
+from swapops.constants import UNBOUNDED_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
 from swapops.folio import Folio
@@ -112,8 +115,8 @@ class ZswapDevice(SwapDevice):
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
         super().__init__(options, lower)
         opts = self.options
-        if opts["writeback"] is None:
-            opts["writeback"] = lower is not None
+        if opts["writeback"] is None:  # on when some layer below can hold pages
+            opts["writeback"] = lower is not None and self.lower_holds() != "nothing"
         if lower is None and opts["writeback"]:
             raise ConfigError(
                 "zswap: writeback=on needs a device below; zswap may be the bottom of a stack only "
@@ -191,42 +194,35 @@ class ZswapDevice(SwapDevice):
         self._malloc = self._pool.malloc_unchecked
         self._zfree = self._pool.free_unchecked
         if self.lower is not None:
-            lops = self.lower.ops
-            if lops is None:
-                raise ConfigError("zswap: the device below is not bound")
-            self._lower_alloc: Callable[[int], int] = lops.alloc
-            self._lower_free: Callable[[int, int], None] = lops.free
-            self._lower_write: Callable[[int, Folio], None] = lops.write
-            self._lower_read: Callable[[int, Folio], None] = lops.read
-            self._lower_discard: Callable[[int, int], None] = lops.discard
-            # The mode waits for the layer above (created after this activation).
-            self._alloc: Callable[[int], int] = self._resolve_then_alloc
-            self._free_keys: Callable[[int, int], None] = self._resolve_then_free
-        else:
-            self._set_mode(MODE_KEYED)
+            # The store/load/writeback paths reach the device below through
+            # these names; they are the lower_* ops the builder bound.
+            self._lower_alloc: Callable[[int], int] = self.lower_alloc
+            self._lower_free: Callable[[int, int], None] = self.lower_free
+            self._lower_write: Callable[[int, Folio], None] = self.lower_write
+            self._lower_read: Callable[[int, Folio], None] = self.lower_read
+            self._lower_discard: Callable[[int, int], None] = self.lower_discard
+        self._set_mode(self._stack_mode())
 
-    def _upper_kind(self) -> str | None:
-        dev = self.upper
-        while dev is not None and dev.KIND == "filter":  # filters are transparent
-            dev = dev.upper
-        return dev.KIND if dev is not None else None
+    def _stack_mode(self) -> int:
+        """KEYED under a virtual layer (filters are looked through) or with
+        nothing below; DIRECT otherwise (mainline)."""
+        upper = self.effective_upper
+        if self.lower is None or (upper is not None and upper.KIND == "virtual"):
+            return MODE_KEYED
+        return MODE_DIRECT
 
-    def _current_mode(self) -> int:
-        """The mode, or the one the stack as it stands now would get (without fixing it)."""
-        if self.mode != MODE_UNSET:
-            return self.mode
-        keyed = self.lower is None or self._upper_kind() == "virtual"
-        return MODE_KEYED if keyed else MODE_DIRECT
-
-    def _resolve_mode(self) -> int:
-        """Fix the mode (first key handed out): the stack is complete by then."""
-        if self.mode == MODE_UNSET:
-            self._set_mode(self._current_mode())
-        return self.mode
+    def relink(self) -> None:
+        """New layers were stacked on this unused zswap: decide the mode again."""
+        mode = self._stack_mode()
+        if mode != self.mode:
+            if self._entries or self._lower_map or (self._keys is not None and self._keys.used):
+                raise SwapOpsError("zswap: cannot change mode while it holds entries")
+            self._set_mode(mode)
 
     def _set_mode(self, mode: int) -> None:
         self.mode = mode
         if mode == MODE_DIRECT:
+            self._keys = None
             self._alloc = self._lower_alloc
             self._free_keys = self._lower_free
         else:
@@ -234,14 +230,6 @@ class ZswapDevice(SwapDevice):
             self._keys = ClusterAllocator(None if size is None else size // PAGE_SIZE)
             self._alloc = self._keys.alloc
             self._free_keys = self._keys.free
-
-    def _resolve_then_alloc(self, order: int) -> int:
-        self._resolve_mode()
-        return self._alloc(order)
-
-    def _resolve_then_free(self, offset: int, nr: int) -> None:
-        self._resolve_mode()
-        self._free_keys(offset, nr)
 
     @swapops.hookimpl
     def swapops_deactivate(self) -> None:
@@ -429,7 +417,7 @@ class ZswapDevice(SwapDevice):
                 "is no device below; the page stays with the caller"
             )
         nr = 1 << folio.order
-        if self._resolve_mode() == MODE_DIRECT:
+        if self.mode == MODE_DIRECT:
             self._lower_write(offset, folio)
         else:
             self._write_keyed_lower(offset, folio)
@@ -579,7 +567,7 @@ class ZswapDevice(SwapDevice):
         """Load ``folio`` (whole) from the device below."""
         if self.lower is None:
             raise DeviceIOError(f"zswap: entry {offset} holds no data")
-        if self._resolve_mode() == MODE_DIRECT:
+        if self.mode == MODE_DIRECT:
             self._lower_read(offset, folio)
         else:
             lmap = self._lower_map
@@ -602,7 +590,7 @@ class ZswapDevice(SwapDevice):
         """One page of ``key`` from below; marks ``folio`` dirty if that load was exclusive."""
         if self.lower is None:
             raise DeviceIOError(f"zswap: entry {key} holds no data")
-        if self._resolve_mode() == MODE_DIRECT:
+        if self.mode == MODE_DIRECT:
             s = key
         else:
             s = self._lower_map.get(key, -1)
@@ -668,7 +656,7 @@ class ZswapDevice(SwapDevice):
                 self._invalidated += 1
         if self.lower is None:
             return
-        if self._resolve_mode() == MODE_DIRECT:
+        if self.mode == MODE_DIRECT:
             self._lower_discard(offset, nr)
         else:
             for key in range(offset, offset + nr):
@@ -712,7 +700,7 @@ class ZswapDevice(SwapDevice):
                 self.decompress_fail += 1
                 return False
         try:
-            if self._resolve_mode() == MODE_DIRECT:
+            if self.mode == MODE_DIRECT:
                 self._lower_write(key, page)
             else:
                 s = self._lower_alloc(0)
@@ -824,7 +812,7 @@ class ZswapDevice(SwapDevice):
 
     @property
     def size(self) -> int:
-        if self.lower is not None and self._current_mode() == MODE_DIRECT:
+        if self.lower is not None and self.mode == MODE_DIRECT:
             return self.lower.size
         if self._keys is not None:
             return self._keys.size
@@ -833,15 +821,14 @@ class ZswapDevice(SwapDevice):
 
     @property
     def used(self) -> int:
-        if self.lower is not None and self._current_mode() == MODE_DIRECT:
+        if self.lower is not None and self.mode == MODE_DIRECT:
             return self.lower.used
         return self._keys.used if self._keys is not None else 0
 
     @property
     def mode_name(self) -> str:
-        """``"direct"`` or ``"keyed"``: fixed by the first allocation, until then
-        what the stack as it stands would give."""
-        return _MODE_NAMES[self._current_mode()]
+        """``"direct"`` or ``"keyed"`` (fixed at activation; ``"unset"`` before)."""
+        return _MODE_NAMES[self.mode]
 
     @property
     def stored_pages(self) -> int:
@@ -944,7 +931,7 @@ class ZswapDevice(SwapDevice):
         unbounded key space). Under a virtual layer the tree is gone: vswap's
         descriptor points at the entry.
         """
-        mode = self._current_mode()
+        mode = self.mode
         if mode == MODE_DIRECT and self.lower is not None:
             model = overhead.zswap_model(nr_slots=self.lower.size)
         elif self.lower is not None:

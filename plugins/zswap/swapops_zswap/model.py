@@ -1,8 +1,8 @@
 """Constants and formulas of the zswap model (what they model is said at each).
 
 Kernel constants come from ``mm/zswap.c`` / ``mm/shrinker.c`` as summarised in
-``/work/shared/docs/kernel-swap.md`` §5; per-page compressor costs from the
-measurements in ``interop.md`` §2. Kernel metadata (``kernel_overhead()``)
+``docs/kernel.md`` §3; per-page compressor costs from the
+measurements in ``docs/kernel.md`` §4. Kernel metadata (``kernel_overhead()``)
 uses :func:`swapops.overhead.zswap_model`.
 """
 
@@ -17,7 +17,7 @@ SHRINK_BATCH = 128
 #:
 #: What it models: the time the named compressor takes for one page, as
 #: measured through its Python binding on the reference machine (mean of the
-#: ELF and text columns of ``interop.md`` §2). It is a per-call constant,
+#: ELF and text columns of ``docs/kernel.md`` §4). It is a per-call constant,
 #: not a function of the data, and not a kernel (C, in-kernel) speed. zswap
 #: counts compress and decompress calls; ``modeled_time_ns`` multiplies.
 #: Wall time is never used in any decision.

@@ -104,15 +104,7 @@ class FaultyDevice(SwapDevice):
 
     @swapops.hookimpl
     def swapops_activate(self, ctx: SwapContext) -> None:
-        assert self.lower is not None and self.lower.ops is not None
-        ops = self.lower.ops
-        self._lalloc = ops.alloc
-        self._lfree = ops.free
-        self._lwrite = ops.write
-        self._lread = ops.read
-        self._lunplug = ops.unplug
-        self._ldiscard = ops.discard
-        self._ltick = ops.tick
+        # every operation passes through the lower_* names the builder bound
         self._rng = ctx.rng("faulty")
         self._clock = ctx.clock
 
@@ -201,47 +193,36 @@ class FaultyDevice(SwapDevice):
         self.calls["alloc"] += 1
         if self._armed and self._fails("alloc"):
             return -1
-        return self._lalloc(order)
+        return self.lower_alloc(order)
 
     @swapops.hookimpl
     def swapops_cluster_free(self, offset: int, nr: int) -> None:
-        self._lfree(offset, nr)
+        self.lower_free(offset, nr)
 
     @swapops.hookimpl
     def swapops_write_folio(self, offset: int, folio: Folio) -> None:
         self.calls["write"] += 1
         if self._armed and self._fails("write"):
             raise DeviceIOError(f"faulty: injected write error at slot {offset}")
-        self._lwrite(offset, folio)
+        self.lower_write(offset, folio)
 
     @swapops.hookimpl
     def swapops_read_folio(self, offset: int, folio: Folio) -> None:
         self.calls["read"] += 1
         if self._armed and self._fails("read"):
             raise DeviceIOError(f"faulty: injected read error at slot {offset}")
-        self._lread(offset, folio)
-
-    @swapops.hookimpl
-    def swapops_unplug(self) -> None:
-        self._lunplug()
+        self.lower_read(offset, folio)
 
     @swapops.hookimpl
     def swapops_discard(self, offset: int, nr: int) -> None:
-        self._ldiscard(offset, nr)
+        self.lower_discard(offset, nr)
 
-    @swapops.hookimpl
-    def swapops_tick(self, now_ns: int) -> None:
-        self._ltick(now_ns)
+    # unplug and tick: not passed on, the core calls them on every layer
+    # (docs/hooks.md, the calling convention of a stack)
 
     # -- handle API ----------------------------------------------------------------
 
-    @property
-    def size(self) -> int:
-        return self.lower.size if self.lower is not None else 0
-
-    @property
-    def used(self) -> int:
-        return self.lower.used if self.lower is not None else 0
+    # size and used: the base class's, the lower device's (a filter hands out its slots)
 
     @property
     def filename(self) -> str:

@@ -19,14 +19,18 @@ BUILTIN_MODULES = ("swapfile", "vswap", "zswap", "flashbuf")
 #: string, or passed to :func:`small_stack`, win). Extend it for your module,
 #: or pass ``options={"mymodule": {...}}``.
 SMALL_OPTIONS: dict[str, dict[str, str]] = {
-    # 127 usable slots (slot 0 is the header): fills up within a run.
-    "swapfile": {"size": "1M"},
+    # 1023 usable slots: cluster 0 (the header's) for small folios and one
+    # whole free cluster, so every order up to 9 gets a run (and a large run is
+    # freed, so "frees only the first slot of a run" is caught); it still fills
+    # up within a run.
+    "swapfile": {"size": "4M"},
     # pool limit 20 % of 512K = 25 pages: random pages (stored raw) reach it
     # and writeback or rejection happens within a run.
     "zswap": {"ram": "512K"},
     # 16-page segments and an 8-page buffer: flushes, partial flushes (timer,
-    # unplug) and segment cleaning within a run; size= for unbounded lowers.
-    "flashbuf": {"size": "256K", "segment": "16", "buffer": "32K", "flush_interval": "1000000"},
+    # unplug) and segment cleaning within a run; 512 slots (size=, needed for
+    # unbounded lowers anyway): one whole cluster, so every order gets a run.
+    "flashbuf": {"size": "2M", "segment": "16", "buffer": "32K", "flush_interval": "1000000"},
 }
 
 

@@ -80,6 +80,24 @@ BATCHES = (1, 1, 2, 4, 16)
 HOUSEKEEPING = ("check", "reclaim", "unplug", "advance:10000", "advance:1000000", "advance:100000000", "advance:2000000000", "swapoff", "swapoff+owner")
 
 
+# The rules of docs/hooks.md ("Errors") a failed operation is held to; the
+# machine names the one broken when it rejects an error.
+RULES = {
+    "write-errors": "a failed write raises OutOfSwapSpaceError (no room) or DeviceIOError (the storage "
+                    "failed), nothing else",
+    "read-errors": "a failed read raises DeviceIOError and leaves the entry intact",
+    "io-errors-only-from-storage": "DeviceIOError means the storage failed; with no fault injected a "
+                                   "device must not raise it",
+}
+
+
+def rule_broken(where: str, rule: str, exc: BaseException) -> ModelError:
+    """The :class:`ModelError` for an error that breaks ``rule`` (a key of :data:`RULES`)."""
+    return ModelError(
+        f"{where}: rule {rule} broken ({RULES[rule]}; docs/hooks.md#errors): got {type(exc).__name__}: {exc}"
+    )
+
+
 @attrs.frozen
 class StackPlan:
     """A stack to swap on: its stack string and priority."""
@@ -108,7 +126,8 @@ class MachineConfig:
         test that has no entry point yet, or :mod:`swapops.testing.faulty`).
     :param autoload: load the ``swapops`` entry points (default: as SwapSystem).
     :param seed: the systems' seed.
-    :param max_order: largest folio order swapped out (0..9).
+    :param max_order: largest folio order swapped out (0..9; default 9, every
+        order a built-in module supports).
     :param max_live: at most this many pages referenced at once.
     :param kinds: folio content kinds (``zero``, ``compressible``, ``random``, ``mixed``).
     :param swapoff: include the swapoff/swapon rules.
@@ -118,7 +137,7 @@ class MachineConfig:
     plugins: tuple[Any, ...] = ()
     autoload: bool | None = None
     seed: int = 0
-    max_order: int = 4
+    max_order: int = MAX_ORDER
     max_live: int = 40
     kinds: tuple[str, ...] = KINDS
     swapoff: bool = True
@@ -363,12 +382,16 @@ class SwapStackMachine(RuleBasedStateMachine):
             event("swap_out: out of space")
             self._check_unchanged(li, before, "a refused swap_out")
             return None
-        except DeviceIOError:
+        except DeviceIOError as exc:
             if not may_fail:
-                raise
+                raise rule_broken(self.model.lanes[li].name, "io-errors-only-from-storage", exc) from exc
             event("fault: swap_out failed")
             self._check_unchanged(li, before, "a failed write")
             return None
+        except (ModelError, AssertionError):
+            raise
+        except Exception as exc:
+            raise rule_broken(self.model.lanes[li].name, "write-errors", exc) from exc
         lane = self.model.lanes[li]
         order = page.order if len(entries) == 1 else 0
         for entry in entries:
@@ -389,7 +412,7 @@ class SwapStackMachine(RuleBasedStateMachine):
                 done.append(system.swap_out(sub))
             except (OutOfSwapSpaceError, DeviceIOError) as exc:
                 if isinstance(exc, DeviceIOError) and not may_fail:
-                    raise
+                    raise rule_broken(self.model.lanes[li].name, "io-errors-only-from-storage", exc) from exc
                 event("swap_out: split folio refused")
                 for entry in done:
                     system.swap_free(entry)
@@ -450,9 +473,9 @@ class SwapStackMachine(RuleBasedStateMachine):
             placement.pinned = True
         try:
             parts = [system.swap_in(entry, cache=cache).data for entry in placement.entries]
-        except DeviceIOError:
+        except DeviceIOError as exc:
             if not may_fail:
-                raise
+                raise rule_broken(lane.name, "io-errors-only-from-storage", exc) from exc
             event("fault: swap_in failed")
             for entry in placement.entries:  # the entry is intact ...
                 if system.swap_count(entry) != page.refs:
@@ -602,7 +625,7 @@ class SwapStackMachine(RuleBasedStateMachine):
         except (DeviceIOError, OutOfSwapSpaceError) as exc:
             # Writing a dirty folio back failed: it stays in the swap cache, the entry intact.
             if isinstance(exc, DeviceIOError) and not may_fail:
-                raise
+                raise rule_broken(self.model.lanes[li].name, "io-errors-only-from-storage", exc) from exc
             event(f"swap-cache writeback failed: {type(exc).__name__}")
             self._read(li, pid)
             return
@@ -675,7 +698,7 @@ class SwapStackMachine(RuleBasedStateMachine):
             except (DeviceIOError, OutOfSwapSpaceError) as exc:
                 # A dirty folio could not be written back; it stays cached (and so may others).
                 if isinstance(exc, DeviceIOError) and not may_fail:
-                    raise
+                    raise rule_broken(self.model.lanes[li].name, "io-errors-only-from-storage", exc) from exc
                 event(f"reclaim: writeback failed: {type(exc).__name__}")
                 self._resync_cache(li, complete=False)
             else:
@@ -944,6 +967,7 @@ def machine_class(config: MachineConfig, name: str | None = None) -> type[SwapSt
 
 
 __all__ = [
+    "RULES",
     "LanePlan",
     "MachineConfig",
     "StackPlan",

@@ -18,6 +18,7 @@ from swapops.sizes import PAGE_SIZE
 KINDS = ("zero", "compressible", "random", "mixed")
 _PAGE_KINDS = ("zero", "compressible", "random")
 _ZERO = bytes(PAGE_SIZE)
+_DISTINCT = 16  # distinct pages generated per large folio (see folio_bytes)
 _WORDS = (b"swap", b"page", b"folio", b"zswap", b"vswap", b"\x00\x00\x00\x00", b"\xff" * 8, b"cluster")
 
 
@@ -46,12 +47,24 @@ def folio_bytes(kind: str, order: int, seed: int) -> bytes:
     so a large folio can hold zero subpages among data pages.
     """
     nr = 1 << order
-    if kind == "mixed":
-        rng = random.Random(seed)
-        return b"".join(page_bytes(rng.choice(_PAGE_KINDS), seed * 1024 + k) for k in range(nr))
     if kind == "zero":
         return bytes(PAGE_SIZE << order)
-    return b"".join(page_bytes(kind, seed * 1024 + k) for k in range(nr))
+    rng = random.Random(seed)
+    kinds = [rng.choice(_PAGE_KINDS) if kind == "mixed" else kind for _ in range(nr)]
+    if nr <= _DISTINCT:
+        return b"".join(page_bytes(kinds[k], seed * 1024 + k) for k in range(nr))
+    # A large folio: _DISTINCT base pages per kind, each page made unique by its
+    # index in its first 8 bytes (cheap, and a page moved within the folio still
+    # shows); zero subpages stay zero.
+    bases: dict[tuple[str, int], bytes] = {}
+    parts = []
+    for k in range(nr):
+        key = (kinds[k], k % _DISTINCT)
+        base = bases.get(key)
+        if base is None:
+            base = bases[key] = page_bytes(key[0], seed * 1024 + key[1])
+        parts.append(base if key[0] == "zero" else k.to_bytes(8, "little") + base[8:])
+    return b"".join(parts)
 
 
 @st.composite

@@ -18,7 +18,7 @@ device-sizes of swap-outs run, and the differences are reported:
   flashbuf this includes its own cleaning copies, which are host writes to
   the FTL).
 
-Run ``python -m swapops_flashbuf.experiment --help`` for the command line.
+Run ``python docs/examples/flashbuf_experiment.py --help`` for the command line.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m swapops_flashbuf.experiment",
+        prog="python docs/examples/flashbuf_experiment.py",
         description="NAND write amplification of a random swap workload: swapfile vs flashbuf>swapfile.",
     )
     parser.add_argument("--size", default="64M", help="swapfile size (default 64M)")

@@ -1,6 +1,6 @@
 """What zswap does, shown through the public API only.
 
-Run ``python -m swapops_zswap.demo``. Two experiments:
+Run ``python docs/examples/zswap_demo.py``. Two experiments:
 
 1. *Pool limit and writeback*: fill ``zswap>swapfile`` past its pool limit
    (``max_pool_percent`` of ``ram``); the shrink worker writes entries back to
@@ -18,9 +18,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import swapops
+from swapops_zswap import corpus
 
-from . import corpus
+import swapops
 
 
 def _pages(count: int, seed: int, distinct: int = 400) -> list[bytes]:

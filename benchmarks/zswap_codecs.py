@@ -1,6 +1,6 @@
 """Compression ratio per compressor and the zswap layer's per-page cost.
 
-Run ``python -m swapops_zswap.bench [pages-per-kind] [seed]``. Pages are
+Run ``python benchmarks/zswap_codecs.py [pages-per-kind] [seed]``. Pages are
 sampled at run time from ELF and text files on this machine
 (:mod:`swapops_zswap.corpus`).
 
@@ -22,15 +22,13 @@ import time
 from collections.abc import Sequence
 
 import attrs
+from swapops_zswap import ZswapDevice, corpus
 
 import swapops
 from swapops.compress import AVAILABLE_COMPRESSORS, get_compressor
 from swapops.errors import ConfigError
 from swapops.folio import Folio
 from swapops.sizes import PAGE_SIZE
-
-from . import corpus
-from .device import ZswapDevice
 
 
 @attrs.frozen

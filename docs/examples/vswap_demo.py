@@ -1,4 +1,4 @@
-"""What vswap changes, shown with the public API only: ``python -m swapops_vswap.demo``.
+"""What vswap changes, shown with the public API only: ``python docs/examples/vswap_demo.py``.
 
 * 1,000 zero folios through ``vswap>swapfile`` leave the swapfile unused;
 * ``vswap>zswap>swapfile`` stores more compressible pages than the swapfile
