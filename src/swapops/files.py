@@ -20,6 +20,7 @@ everywhere:
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import shutil
 import stat
@@ -73,12 +74,20 @@ def check_path(value: object, what: str = "path") -> str:
 
 
 def check_seed(value: object, what: str = "seed") -> int:
-    """A seed is an integer >= 0 (numpy's ``SeedSequence`` takes no negative one)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """A seed is an integer >= 0 (numpy's ``SeedSequence`` takes no negative one).
+
+    Any integer type is taken (``operator.index``: a numpy integer too), not
+    a bool, a float or a string.
+    """
+    if isinstance(value, bool):
         raise ConfigError(f"{what} must be an integer >= 0, not {value!r}")
-    if value < 0:
-        raise ConfigError(f"{what} {value} is negative: seeds are integers >= 0")
-    return value
+    try:
+        seed = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ConfigError(f"{what} must be an integer >= 0, not {value!r}") from None
+    if seed < 0:
+        raise ConfigError(f"{what} {seed} is negative: seeds are integers >= 0")
+    return seed
 
 
 def file_kind(mode: int) -> str:
