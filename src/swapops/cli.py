@@ -172,7 +172,7 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ram", default=runner.DEFAULT_RAM, show_default=True, callback=_size, help="RAM size"),
         click.option("--swap", default=runner.DEFAULT_SWAP, show_default=True, callback=_size,
                      help="swap size given to swapon (the swapfile's size)"),
-        click.option("--seed", default=None, type=int,
+        click.option("--seed", default=None, type=click.IntRange(min=0),
                      help="seed of workload, contents and devices  [default: 0, or a trace's own]"),
         click.option("--events", type=click.IntRange(min=1), default=None,
                      help=f"events to replay  [default: {runner.DEFAULT_EVENTS}]"),

@@ -36,6 +36,7 @@ __all__ = [
     "blkid_probe",
     "check_path",
     "check_seed",
+    "decode_error",
     "file_kind",
     "insecure_mode",
     "first_data",
@@ -43,6 +44,7 @@ __all__ = [
     "open_binary",
     "open_file",
     "open_text",
+    "read_text",
     "remove_created",
 ]
 
@@ -242,8 +244,38 @@ def _input_fd(path: object, what: str) -> int:
     except ConfigError as exc:
         raise ConfigError(f"{what} {exc}") from None
     except DeviceIOError as exc:
+        if exc.errno == errno.ENOENT:
+            raise ConfigError(f"{what} {name} does not exist (no such file)") from None
         raise ConfigError(f"{what} {name}: {exc.strerror}") from None
     return opened.fd
+
+
+def decode_error(what: str, name: str, exc: UnicodeDecodeError, *, want: str = "UTF-8",
+                 at: str | None = None) -> ConfigError:
+    """A one-line :class:`ConfigError` for text that is not ``want``, naming the byte.
+
+    ``at`` says where (``"line 7"``); by default the offset in the decoded
+    bytes, which is the file offset when the whole file was decoded at once.
+    """
+    byte = exc.object[exc.start : exc.start + 1].hex() or "?"
+    where = at if at is not None else f"offset {exc.start}"
+    return ConfigError(f"{what} {name}: not {want} text (byte 0x{byte} at {where})")
+
+
+def read_text(path: object, *, what: str, encoding: str = "utf-8") -> str:
+    """A whole regular file as text; bytes that do not decode are a one-line
+    :class:`ConfigError` naming the line (no FIFO hang, no decoder traceback)."""
+    name = check_path(path, what)
+    with open_binary(name, what=what) as f:
+        try:
+            data = f.read()
+        except OSError as exc:
+            raise ConfigError(f"{what} {name}: {exc.strerror}") from None
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise decode_error(what, name, exc, want=encoding.upper(), at=f"line {line}") from None
 
 
 def insecure_mode(st: os.stat_result) -> int | None:

@@ -41,6 +41,7 @@ import difflib
 import functools
 import hashlib
 import inspect
+import io
 import itertools
 import json
 import os
@@ -52,6 +53,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from .errors import ConfigError
+from .files import check_output, check_path, decode_error, open_binary, read_text
 
 EXECUTORS = ("serial", "process", "dask")
 WALL_FIELDS = ("wall_s",)
@@ -63,16 +65,19 @@ DEFAULT_METRIC_PREFIXES = ("totals.", "mm.")
 
 def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a sweep file; return its ``[sweep]`` table."""
+    name = check_path(path, "sweep file")
     try:
-        with open(path, "rb") as f:
+        with open_binary(name, what="sweep file") as f:  # a FIFO or a device is refused, no hang
             data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"sweep file {os.fspath(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"sweep file {name}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise decode_error("sweep file", name, exc) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{os.fspath(path)}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
     spec = data.get("sweep")
     if not isinstance(spec, dict):
-        raise ConfigError(f"{os.fspath(path)}: no [sweep] table")
+        raise ConfigError(f"{name}: no [sweep] table")
     return check_spec(spec)
 
 
@@ -133,9 +138,9 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     ):
-        raise ConfigError("sweep: 'seeds' must be a list of integers (or a count)")
+        raise ConfigError("sweep: 'seeds' must be a list of integers >= 0 (or a count)")
     if len(set(seeds)) != len(seeds):
         raise ConfigError("sweep: 'seeds' lists a seed twice")
     spec["seeds"] = list(seeds)
@@ -412,7 +417,8 @@ class ResultStore:
     """
 
     def __init__(self, out: str | os.PathLike[str]) -> None:
-        self.out = pathlib.Path(out)
+        # An existing FIFO or device would block or take the appends: refused.
+        self.out = pathlib.Path(check_output(out, "output"))
         suffix = self.out.suffix.lower()
         if suffix not in (".jsonl", ".csv", ".parquet"):
             raise ConfigError(f"output {self.out}: use a .jsonl, .csv or .parquet file")
@@ -429,6 +435,7 @@ class ResultStore:
             if self.format == "jsonl"
             else self.out.with_name(self.out.name + ".journal.jsonl")
         )
+        check_output(self.journal, "journal")
 
     def load(self) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
@@ -493,16 +500,18 @@ def write_results(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None
 
 def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Rows of a results file (.jsonl, .csv or .parquet)."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ConfigError(f"results file {os.fspath(path)!r} does not exist")
+    path = pathlib.Path(check_path(path, "results file"))
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return _read_jsonl(path)
     if suffix == ".csv":
-        with open(path, newline="") as f:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        text = read_text(path, what="results file")
+        try:
+            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text, newline=""))]
+        except csv.Error as exc:
+            raise ConfigError(f"results file {os.fspath(path)}: not a readable CSV file: {exc}") from None
     if suffix == ".parquet":
+        open_binary(path, what="results file").close()  # exists, a regular file: no hang
         try:
             import pyarrow.parquet as pq
         except ImportError:
@@ -519,8 +528,8 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file. A last line cut short (an interrupted sweep)
     is skipped, as the journal loader does; a damaged line before it is refused."""
-    with open(path) as f:
-        lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+    text = read_text(path, what="results file")  # JSON lines are UTF-8
+    lines = [(n, line) for n, line in enumerate(io.StringIO(text, newline=None), 1) if line.strip()]
     rows = []
     for i, (n, line) in enumerate(lines):
         try:
