@@ -38,6 +38,13 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: exit 130 like a shell, saying what was kept (a sweep's rows) if anything was."""
+    detail = " ".join(str(exc).split())
+    click.echo(f"{PROG}: interrupted" + (f": {detail}" if detail else ""), err=True)
+    sys.exit(130)
+
+
 @contextmanager
 def _one_line_warnings() -> Iterator[None]:
     """swapops' own warnings (e.g. insecure permissions of a swap file) as
@@ -71,9 +78,9 @@ class _Main(click.Group):
             with _one_line_warnings():
                 rv = super().main(args, prog_name or PROG, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Abort as exc:
-            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # click: Ctrl-C -> Abort
-                click.echo(f"{PROG}: interrupted", err=True)
-                sys.exit(130)
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):  # click turns Ctrl-C into Abort: still 130
+                _interrupted(cause)
             click.echo(f"{PROG}: aborted", err=True)
             sys.exit(1)
         except _NoArgsIsHelp as exc:  # plain `swapops`: the help, not an error
@@ -93,9 +100,8 @@ class _Main(click.Group):
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(f"{where}{exc.strerror or exc}")
-        except KeyboardInterrupt:
-            click.echo(f"{PROG}: interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            _interrupted(exc)
         except MemoryError:
             _fail("out of memory: this machine cannot hold the simulation; "
                   "use a smaller --ram, --swap, --pages or --events")
