@@ -15,6 +15,7 @@ import os
 import pathlib
 import re
 import shutil
+import site
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -396,8 +397,20 @@ def test_example_package_installs_and_conforms(tmp_path: pathlib.Path) -> None:
     src = tmp_path / "pkg"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv = tmp_path / "venv"
+    # `python -m venv` bases the new venv on the base interpreter, whatever venv runs
+    # this test: --system-site-packages alone would show it the system's packages, not
+    # this environment's (no swapops, no wheel: "invalid command 'bdist_wheel'"). A .pth
+    # file adds this environment's site directories (their .pth files too, so the
+    # editable swapops), behind the new venv's own: it sees what this test sees, the
+    # tools _offline_build_tools() checked included, and installs into itself.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    outer = [d for d in (*site.getsitepackages(), site.getusersitepackages()) if os.path.isdir(d)]
+    pathlib.Path(purelib, "_outer_env.pth").write_text(
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in outer)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("PYTHONPATH", None)
     install = subprocess.run(
