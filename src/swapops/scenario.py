@@ -156,6 +156,11 @@ def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
         _check_types(f"[[swapon]] #{i}", step)
         if not isinstance(step.get("stack"), str):
             raise ConfigError(f"scenario: [[swapon]] #{i} needs stack = \"...\"")
+        clash = sorted(set(step.get("options", {})) & {"size", "priority"})
+        if clash:  # swapon() takes them as arguments of its own
+            raise ConfigError(
+                f"scenario: [[swapon]] #{i}: give {clash[0]} in the step ({clash[0]} = ...), not in its options"
+            )
         steps.append(step)
     scn["swapon"] = steps
     wl = _check_keys("[workload]", scn.get("workload", {}), WORKLOAD_KEYS)

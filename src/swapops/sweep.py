@@ -118,7 +118,7 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     stacks = spec.get("stacks")
     if isinstance(stacks, str):
         stacks = [stacks]
-    if not stacks or not all(isinstance(s, str) for s in stacks):
+    if not isinstance(stacks, list) or not stacks or not all(isinstance(s, str) for s in stacks):
         raise ConfigError("sweep: 'stacks' must be a non-empty list of stack strings")
     spec["stacks"] = list(stacks)
     if "workload" in spec and "workloads" in spec:
@@ -678,10 +678,19 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         return _read_jsonl(path)
     if suffix == ".csv":
         text = read_text(path, what="results file")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = []
         try:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text, newline=""))]
+            for row in reader:
+                if None in row or None in row.values():  # DictReader's marks of a ragged line
+                    raise ConfigError(
+                        f"results file {os.fspath(path)}, line {reader.line_num}: "
+                        f"{'more' if None in row else 'fewer'} fields than the header"
+                    )
+                rows.append({k: _number(v) for k, v in row.items()})
         except csv.Error as exc:
             raise ConfigError(f"results file {os.fspath(path)}: not a readable CSV file: {exc}") from None
+        return rows
     if suffix == ".parquet":
         open_binary(path, what="results file").close()  # exists, a regular file: no hang
         try:
