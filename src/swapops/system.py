@@ -374,6 +374,8 @@ class SwapSystem:
         return OutOfSwapSpaceError(f"out of swap space: no active area has room for an order-{order} folio")
 
     def _lookup(self, entry: SwapEntry) -> tuple[SwapArea, bytearray, int, int]:
+        if not isinstance(entry, tuple):  # a set or a string would unpack, then fail at entry[1]
+            raise _not_an_entry(entry)
         try:
             swap_type, offset = entry
             area = self._areas[swap_type] if swap_type >= 0 else None
