@@ -64,7 +64,8 @@ def _chain_params() -> list[Any]:
     params = []
     for chain in valid_chains(registry, BUILTIN_MODULES):
         absent = [m for m in chain.split(">") if m in missing]
-        marks: list[Any] = []
+        # Chains of three layers or more take seconds each: the quick loop (-m "not slow") runs the short ones.
+        marks: list[Any] = [pytest.mark.slow] if chain.count(">") >= 2 else []
         if absent:
             marks.append(pytest.mark.skip(reason=f"module {absent[0]} is not installed"))
         params.append(pytest.param(chain, id=chain, marks=marks))
@@ -95,7 +96,7 @@ SIDE_BY_SIDE = [
     pytest.param((("swapfile", 0), ("flashbuf>swapfile", 0)), id="swapfile@0+flashbuf>swapfile@0"),
     pytest.param(
         (("vswap>zswap>swapfile", -1), ("zswap>flashbuf>swapfile", 3)),
-        id="vswap>zswap>swapfile@-1+zswap>flashbuf>swapfile@3",
+        id="vswap>zswap>swapfile@-1+zswap>flashbuf>swapfile@3", marks=pytest.mark.slow,
     ),
 ]
 
@@ -109,7 +110,7 @@ def test_side_by_side(stacks: tuple[tuple[str, int], ...], swapops_conformance: 
 DIFFERENTIAL = [
     pytest.param(
         ("swapfile", "zswap>swapfile", "vswap>zswap>swapfile", "flashbuf>swapfile", "vswap>flashbuf>zswap>swapfile"),
-        id="five-designs",
+        id="five-designs", marks=pytest.mark.slow,
     ),
     pytest.param(("swapfile:size=8M", "vswap>swapfile:size=8M", "zswap>zswap>swapfile:size=8M"), id="roomy"),
 ]
@@ -133,7 +134,9 @@ FAULT_CHAINS = [
 ]
 
 
-@pytest.mark.parametrize("chain", [pytest.param(c, id=c) for c in FAULT_CHAINS])
+@pytest.mark.parametrize(
+    "chain", [pytest.param(c, id=c, marks=[pytest.mark.slow] if c.count(">") >= 3 else []) for c in FAULT_CHAINS]
+)
 def test_faults(chain: str, swapops_conformance: Callable[..., None], swapops_faulty: Any) -> None:
     """Fault rules armed at run time: failed writes, reads and allocations lose nothing."""
     swapops_conformance(
@@ -391,6 +394,7 @@ def _offline_build_tools() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_offline_build_tools() is not None, reason=f"offline build tools: {_offline_build_tools()}")
 def test_example_package_installs_and_conforms(tmp_path: pathlib.Path) -> None:
     """pip-install the example module into a throwaway venv; its own conformance test passes there."""

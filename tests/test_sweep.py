@@ -62,6 +62,7 @@ def test_process_pool_matches_serial(
     assert by_id(read_results(tmp_path / "results.csv")) == by_id(serial_rows)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_serial(
     serial_rows: list[dict[str, object]], tmp_path: pathlib.Path
 ) -> None:
@@ -447,6 +448,7 @@ def _dask() -> None:
     pytest.importorskip("distributed")
 
 
+@pytest.mark.slow
 def test_dask_point_that_kills_its_worker_is_one_failed_row(tmp_path: pathlib.Path) -> None:
     _dask()
     import dask
@@ -462,6 +464,7 @@ def test_dask_point_that_kills_its_worker_is_one_failed_row(tmp_path: pathlib.Pa
     assert all(isinstance(r["wall_s"], float) for r in rows if not r["error"])  # really run
 
 
+@pytest.mark.slow
 def test_dask_without_workers_times_out_with_a_clear_error(tmp_path: pathlib.Path) -> None:
     _dask()
     from distributed import LocalCluster
