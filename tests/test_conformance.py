@@ -15,6 +15,7 @@ import os
 import pathlib
 import re
 import shutil
+import site
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -65,7 +66,8 @@ def _chain_params() -> list[Any]:
     params = []
     for chain in valid_chains(registry, BUILTIN_MODULES):
         absent = [m for m in chain.split(">") if m in missing]
-        marks: list[Any] = []
+        # Chains of three layers or more take seconds each: the quick loop (-m "not slow") runs the short ones.
+        marks: list[Any] = [pytest.mark.slow] if chain.count(">") >= 2 else []
         if absent:
             marks.append(pytest.mark.skip(reason=f"module {absent[0]} is not installed"))
         params.append(pytest.param(chain, id=chain, marks=marks))
@@ -110,7 +112,7 @@ SIDE_BY_SIDE = [
     pytest.param((("swapfile", 0), ("flashbuf>swapfile", 0)), id="swapfile@0+flashbuf>swapfile@0"),
     pytest.param(
         (("vswap>zswap>swapfile", -1), ("zswap>flashbuf>swapfile", 3)),
-        id="vswap>zswap>swapfile@-1+zswap>flashbuf>swapfile@3",
+        id="vswap>zswap>swapfile@-1+zswap>flashbuf>swapfile@3", marks=pytest.mark.slow,
     ),
     pytest.param((("zram", 10), ("zswap>ghost", 5), ("swapfile", 0)), id="zram@10+zswap>ghost@5+swapfile@0"),
 ]
@@ -132,7 +134,7 @@ def test_side_by_side(stacks: tuple[tuple[str, int], ...], swapops_conformance: 
 DIFFERENTIAL = [
     pytest.param(
         ("swapfile", "zswap>swapfile", "vswap>zswap>swapfile", "flashbuf>swapfile", "vswap>flashbuf>zswap>swapfile"),
-        id="five-designs",
+        id="five-designs", marks=pytest.mark.slow,
     ),
     pytest.param(("swapfile:size=8M", "vswap>swapfile:size=8M", "zswap>zswap>swapfile:size=8M"), id="roomy"),
     pytest.param(
@@ -162,7 +164,9 @@ FAULT_CHAINS = [
 ]
 
 
-@pytest.mark.parametrize("chain", [pytest.param(c, id=c) for c in FAULT_CHAINS])
+@pytest.mark.parametrize(
+    "chain", [pytest.param(c, id=c, marks=[pytest.mark.slow] if c.count(">") >= 3 else []) for c in FAULT_CHAINS]
+)
 def test_faults(chain: str, swapops_conformance: Callable[..., None], swapops_faulty: Any) -> None:
     """Fault rules armed at run time: failed writes, reads and allocations lose nothing."""
     swapops_conformance(chain, plugins=[swapops_faulty], settings=_variant_settings((chain,)))
@@ -381,7 +385,7 @@ def test_the_defaults_catch_a_run_freed_by_its_first_slot(chain: str) -> None:
                         settings=conformance_settings(CHAIN_EXAMPLES, CHAIN_STEPS))
 
 
-@pytest.mark.parametrize("chain", [p.id for p in CHAINS if not p.marks])
+@pytest.mark.parametrize("chain", [p.id for p in CHAINS if not any(m.name == "skip" for m in p.marks)])
 def test_the_defaults_give_every_order_a_run(chain: str) -> None:
     """On a fresh stack of every chain with the kit's defaults, a folio of every
     order 1..9 is taken as one entry (no split), so every order is exercised."""
@@ -418,14 +422,27 @@ def _offline_build_tools() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_offline_build_tools() is not None, reason=f"offline build tools: {_offline_build_tools()}")
 def test_example_package_installs_and_conforms(tmp_path: pathlib.Path) -> None:
     """pip-install the example module into a throwaway venv; its own conformance test passes there."""
     src = tmp_path / "pkg"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv = tmp_path / "venv"
+    # `python -m venv` bases the new venv on the base interpreter, whatever venv runs
+    # this test: --system-site-packages alone would show it the system's packages, not
+    # this environment's (no swapops, no wheel: "invalid command 'bdist_wheel'"). A .pth
+    # file adds this environment's site directories (their .pth files too, so the
+    # editable swapops), behind the new venv's own: it sees what this test sees, the
+    # tools _offline_build_tools() checked included, and installs into itself.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    outer = [d for d in (*site.getsitepackages(), site.getusersitepackages()) if os.path.isdir(d)]
+    pathlib.Path(purelib, "_outer_env.pth").write_text(
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in outer)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("PYTHONPATH", None)
     install = subprocess.run(

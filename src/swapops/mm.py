@@ -80,7 +80,7 @@ from .errors import (
 from .folio import Folio
 from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
-from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
+from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN, whole_number
 
 SWAP_CLUSTER_MAX = 32
 _FMASK = (1 << 32) - 1
@@ -118,6 +118,7 @@ class MM:
                 f"RAM of {ram_pages} pages ({ram_pages * PAGE_SIZE // 1024}K) is too small"
                 f" (at least {4 * SWAP_CLUSTER_MAX} pages, {4 * SWAP_CLUSTER_MAX * PAGE_SIZE // 1024}K)"
             )
+        page_cluster = whole_number("page_cluster", page_cluster)
         if not 0 <= page_cluster <= 10:
             raise ConfigError(f"page_cluster {page_cluster} out of range (0..10)")
         self.system = system

@@ -26,6 +26,7 @@ from typing import Any
 
 from .device import SwapDevice
 from .errors import ConfigError, SwapOpsError
+from .files import check_seed
 from .metrics import Sampler, area_report, clean, totals
 from .mm import MM
 from .registry import SwapPluginWarning
@@ -128,9 +129,11 @@ class Run:
         self._rss0 = _rss_kib()
         if memory == "tracemalloc":
             tracemalloc.start()
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.ram_bytes = parse_size(ram)
         ram_pages = self.ram_bytes // PAGE_SIZE
+        if mix is not None and not isinstance(mix, Mapping):
+            raise ConfigError(f"mix must be a mapping of content parts to fractions, not {mix!r}")
         parts = {**DEFAULT_MIX, **(mix or {})}
         self.mix = ContentMix(parts["zero"], parts["random"], seed=self.seed)
         self.system = quiet_system(self.seed)
@@ -341,6 +344,8 @@ def build_workload(
     """A built-in workload by name, sized from RAM unless ``pages`` is given."""
     if not isinstance(workload, str):
         return workload
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"workload parameters must be a mapping of names to numbers, not {params!r}")
     if pages is None:
         pages = int(parse_size(ram) // PAGE_SIZE * DEFAULT_FOOTPRINT)
     return make_workload(
@@ -385,6 +390,7 @@ def run(
     """
     if seed is None:
         seed = workload.seed if isinstance(workload, TraceWorkload) else 0
+    seed = check_seed(seed)
     wl = build_workload(workload, ram=ram, seed=seed, events=events, pages=pages, processes=processes,
                         write_fraction=write_fraction, params=workload_params)
     r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, verify=verify,

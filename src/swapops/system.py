@@ -41,6 +41,7 @@ from .errors import (
     InvalidStackError,
     OutOfSwapSpaceError,
 )
+from .files import check_path, check_seed
 from .folio import ZERO_PAGES, Folio
 from .options import parse_options
 from .registry import ModuleRegistry, make_plugin_manager
@@ -137,6 +138,10 @@ class SwapArea:
                     yield base + i
 
 
+def _not_an_entry(entry: object) -> InvalidEntryError:
+    return InvalidEntryError(f"invalid swap entry {entry!r}: a swap entry is a (type, offset) tuple")
+
+
 class SwapSystem:
     """A simulated machine's swap layer. One plugin manager per instance.
 
@@ -165,7 +170,7 @@ class SwapSystem:
         self.pm, self.registry, self.plugin_failures = make_plugin_manager(
             autoload=autoload, plugins=plugins, blocked=blocked
         )
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.clock = SimClock()
         self.owner = owner
         self.trace = bool(os.environ.get("SWAPOPS_TRACE_HOOKS")) if trace is None else trace
@@ -219,7 +224,7 @@ class SwapSystem:
         if size is not None:
             kwargs["size"] = size
         if path is not None:
-            kwargs["path"] = os.fspath(path)
+            kwargs["path"] = check_path(path, "path")
         per_layer = merge_kwargs(stack, classes, kwargs)
         parsed = [
             parse_options(cls.NAME, cls.OPTIONS, opts)
@@ -372,6 +377,8 @@ class SwapSystem:
         return OutOfSwapSpaceError(f"out of swap space: no active area has room for an order-{order} folio")
 
     def _lookup(self, entry: SwapEntry) -> tuple[SwapArea, bytearray, int, int]:
+        if not isinstance(entry, tuple):  # a set or a string would unpack, then fail at entry[1]
+            raise _not_an_entry(entry)
         try:
             swap_type, offset = entry
             area = self._areas[swap_type] if swap_type >= 0 else None
@@ -394,8 +401,13 @@ class SwapSystem:
         as a swap-in under memory pressure leaves a clean page in the cache.
         """
         if self._swapcache:
-            cached = self._swapcache.get(entry)
+            try:
+                cached = self._swapcache.get(entry)
+            except TypeError:  # unhashable: a list, a dict (free when nothing is raised)
+                raise _not_an_entry(entry) from None
             if cached is not None:
+                if cache:  # cached by an exclusive load: pinned now, as a first cache=True read is
+                    self._pinned.add(entry)
                 return cached
         area, table, i, state = self._lookup(entry)
         offset = entry[1]
@@ -470,7 +482,11 @@ class SwapSystem:
             return remaining
         if count == 0:
             raise InvalidEntryError(f"swap entry {entry!r} has no page-table reference to drop")
-        if count > 1 or (state & CACHE and entry in self._pinned):
+        try:
+            keep = count > 1 or (state & CACHE and entry in self._pinned)
+        except TypeError:  # unhashable
+            raise _not_an_entry(entry) from None
+        if keep:
             table[i] = state - 1
             return count - 1
         if state & CACHE:  # a dirty load's copy: the last reference takes it along
@@ -495,7 +511,10 @@ class SwapSystem:
         slots first, as reclaim writes a dirty swap-cache folio; if that write
         fails the folio stays cached. With no reference left the entry is freed.
         """
-        folio = self._swapcache.get(entry)
+        try:
+            folio = self._swapcache.get(entry)
+        except TypeError:  # unhashable
+            raise _not_an_entry(entry) from None
         if folio is None:
             return
         area, table, i, state = self._lookup(entry)
@@ -646,6 +665,8 @@ class SwapSystem:
         return [a.device for a in self._areas if a is not None]
 
     def area(self, swap_type: int) -> SwapArea:
+        if not isinstance(swap_type, int) or isinstance(swap_type, bool):
+            raise InvalidEntryError(f"a swap type is an integer 0..{MAX_SWAPFILES - 1}, not {swap_type!r}")
         area = self._areas[swap_type] if 0 <= swap_type < MAX_SWAPFILES else None
         if area is None:
             raise InvalidEntryError(f"no active swap area of type {swap_type}")
