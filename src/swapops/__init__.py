@@ -16,6 +16,7 @@ from .errors import (
     ConfigError,
     DeviceBusyError,
     DeviceIOError,
+    ExecutorError,
     FolioSplitRequired,
     InvalidEntryError,
     InvalidSizeError,
@@ -27,6 +28,7 @@ from .errors import (
     SwapOpsError,
     UnknownModuleError,
     UnknownOperationError,
+    WriteActivateError,
 )
 from .folio import MAX_ORDER, Folio
 from .options import Option
@@ -43,6 +45,7 @@ __all__ = [
     "ConfigError",
     "DeviceBusyError",
     "DeviceIOError",
+    "ExecutorError",
     "Folio",
     "FolioSplitRequired",
     "InvalidEntryError",
@@ -63,6 +66,7 @@ __all__ = [
     "SwapoffReport",
     "SwapsRow",
     "UnknownModuleError",
+    "WriteActivateError",
     "hookimpl",
     "parse_size",
     "parse_stack",

@@ -42,6 +42,13 @@ class OutOfSwapSpaceError(SwapOpsError):
     """No active swap area has room for the folio (the kernel's -ENOMEM)."""
 
 
+class WriteActivateError(OutOfSwapSpaceError):
+    """A device refuses to store this page, and only this one: the kernel's
+    ``AOP_WRITEPAGE_ACTIVATE`` (a ghost swap area, a store zswap rejects with
+    writeback off). The page stays in memory and is activated; unlike a full
+    swap, reclaim goes on with other pages."""
+
+
 class FolioSplitRequired(OutOfSwapSpaceError):
     """No contiguous, aligned run for a large folio: split it and retry.
 
@@ -62,13 +69,23 @@ class DeviceIOError(SwapOpsError, OSError):
     """A read or write failed on a device (the kernel's -EIO).
 
     A failed write leaves the folio with the caller and nothing allocated; a
-    failed read leaves the entry intact so it can be retried.
+    failed read leaves the entry intact so it can be retried. Raised as
+    ``DeviceIOError(errno, text, filename)`` it prints as ``filename: text``.
     """
+
+    def __str__(self) -> str:  # "path: what failed", not OSError's "[Errno 28] ...: 'path'"
+        if self.filename is not None and self.strerror:
+            return f"{self.filename}: {self.strerror}"
+        return super().__str__()
 
 
 class DeviceBusyError(SwapOpsError):
     """The device cannot be taken away now (-EBUSY), e.g. swapoff of a device
     that another layer sits on, or with nowhere to put its entries."""
+
+
+class ExecutorError(SwapOpsError):
+    """A sweep executor cannot go on: its workers are gone or unreachable."""
 
 
 class InvalidEntryError(SwapOpsError, KeyError):

@@ -20,7 +20,9 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
 * **page-out**: a dirty page is written with ``swap_out``; a clean page still
   in the swap cache is dropped without a rewrite (``swap_dup`` per mapping,
   then ``swap_cache_drop``). ``OutOfSwapSpaceError`` leaves the page in
-  memory (activated) and reclaim backs off for a while.
+  memory (activated) and reclaim backs off for a while; a
+  ``WriteActivateError`` (a device refused this page only, the kernel's
+  ``AOP_WRITEPAGE_ACTIVATE``) activates the page and reclaim goes on.
 * **faults**: a swap PTE is faulted in from the swap cache (minor) or read
   with ``swap_in(entry, cache=True)`` (major) with **cluster readahead** of the
   aligned block of up to ``2**page_cluster`` slots, its window sized as the
@@ -37,8 +39,14 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   entry (swap count 0) loses its copy; it becomes dirty and exclusive
   (counted in ``swap_cache_freed_full``). Not modeled: the allocator's own
   reclaim of cache-only slots when full (``__try_to_reclaim_swap``, in the
-  core) and ``should_try_to_free_swap``'s unconditional free on
-  ``SWP_SYNCHRONOUS_IO`` devices (recent kernels).
+  core).
+* **synchronous-IO areas** (``SWP_SYNCHRONOUS_IO``: zram; the core's
+  :meth:`~swapops.system.SwapSystem.swapin_flags`): a swap-in fault reads only
+  the faulting entry (no readahead) and, once the page is mapped, drops the
+  swap-cache copy if no other PTE references the entry, as ``do_swap_page``
+  and ``should_try_to_free_swap`` do on such areas (the slot is freed on
+  swap-in). A top layer may answer per entry (vswap's Swap Table Edition frees
+  entries not backed by a physical slot).
 * **fork** shares frames (write-protected, COW) and duplicates swap entries
   (``swap_dup``); **exit** and **munmap** free frames and entries.
 * **swapoff**: the model is the page-table owner (:class:`swapops.system.SwapOwner`):
@@ -66,11 +74,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .errors import ConfigError, DeviceIOError, OutOfSwapSpaceError, SwapOpsError
+from .device import SWAPIN_FREE_CACHE, SWAPIN_NO_READAHEAD
+from .errors import (
+    ConfigError,
+    DeviceIOError,
+    OutOfSwapSpaceError,
+    SwapOpsError,
+    WriteActivateError,
+)
 from .folio import Folio
 from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
-from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
+from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN, whole_number
 
 SWAP_CLUSTER_MAX = 32
 _FMASK = (1 << 32) - 1
@@ -108,6 +123,7 @@ class MM:
                 f"RAM of {ram_pages} pages ({ram_pages * PAGE_SIZE // 1024}K) is too small"
                 f" (at least {4 * SWAP_CLUSTER_MAX} pages, {4 * SWAP_CLUSTER_MAX * PAGE_SIZE // 1024}K)"
             )
+        page_cluster = whole_number("page_cluster", page_cluster)
         if not 0 <= page_cluster <= 10:
             raise ConfigError(f"page_cluster {page_cluster} out of range (0..10)")
         self.system = system
@@ -159,6 +175,9 @@ class MM:
         self._swap_free = s.swap_free
         self._swap_count = s.swap_count
         self._cache_drop = s.swap_cache_drop
+        # SWP_SYNCHRONOUS_IO hook: per swap-in fault, the area says whether to
+        # skip readahead and free the swap-cache copy once mapped (see below).
+        self._swapin_flags = s.swapin_flags
 
     # ------------------------------------------------------------------ replay
 
@@ -320,8 +339,11 @@ class MM:
                 self.f_vp[frame] = vp
             self.f_ref[frame] = 1
             pt[vp] = frame
+            flags = self._swapin_flags(entry)
             self._swap_free(entry)  # the PTE's reference; the swap cache keeps the entry
-            if self._swap_full():
+            if flags & SWAPIN_FREE_CACHE:
+                self._free_swap(frame, "swap_cache_freed_swapin")
+            elif self._swap_full():
                 self._free_swap(frame)
             return frame
         frame = self._alloc()
@@ -345,10 +367,13 @@ class MM:
         self._lru_add(frame, 1)
         self.cache[entry] = frame
         pt[vp] = frame
+        flags = self._swapin_flags(entry)
         self._swap_free(entry)
-        if readahead and self.page_cluster:
+        if readahead and self.page_cluster and not flags & SWAPIN_NO_READAHEAD:
             self._readahead(entry)
-        if self._swap_full():
+        if flags & SWAPIN_FREE_CACHE:
+            self._free_swap(frame, "swap_cache_freed_swapin")
+        elif self._swap_full():
             self._free_swap(frame)
         return frame
 
@@ -425,7 +450,9 @@ class MM:
         """
         total = used = 0
         for dev in self.system.devices:
-            while dev.lower is not None:
+            # down to the bottom, or to a physical device with its own backing
+            # device below (zram>swapfile: the area is zram's)
+            while dev.lower is not None and dev.KIND != "physical":
                 dev = dev.lower
             if dev.KIND == "virtual":
                 continue
@@ -433,7 +460,7 @@ class MM:
             used += dev.used
         return (total - used) * 2 < total
 
-    def _free_swap(self, frame: int) -> bool:
+    def _free_swap(self, frame: int, counter: str = "swap_cache_freed_full") -> bool:
         """``folio_free_swap``: drop the swap copy of a mapped swap-cache page
         whose entry no PTE references any more; the page becomes dirty (its
         next reclaim writes it to a new slot). False if it must keep it."""
@@ -448,7 +475,7 @@ class MM:
         self.f_ra[frame] = 0
         if len(maps) == 1:
             self.f_wp[frame] = 0  # exclusive now: do_swap_page maps it writable
-        self.counters["swap_cache_freed_full"] += 1
+        self.counters[counter] += 1
         return True
 
     def _wp_fault(self, frame: int, pid: int, pt: dict[int, Any], vp: int) -> None:
@@ -480,6 +507,7 @@ class MM:
         c = self.counters
         c["reclaim_runs"] += 1
         budget = 2 * self.nr_used + 2 * SWAP_CLUSTER_MAX
+        refused = c["swapout_activated"]
         while self.ram_pages - self.nr_used < self.wmark_high and budget > 0:
             freed, scanned = self._shrink()
             budget -= scanned or 1
@@ -487,6 +515,10 @@ class MM:
                 break
             if not scanned and not freed:
                 break
+        if c["swapout_activated"] > refused and self.ram_pages - self.nr_used < self.wmark_high:
+            # Pages were refused one by one (WriteActivateError) and reclaim fell
+            # short: back off as for a full swap, or every fault would rescan the LRU.
+            self._backoff_until = self.nr_faults + _BACKOFF
 
     def _deactivate(self, nr: int) -> None:
         """``shrink_active_list``: move ``nr`` pages from the active tail to the
@@ -606,6 +638,10 @@ class MM:
             folio.data = self.content(ck)
             try:
                 entry = self._swap_out(folio)
+            except WriteActivateError:  # AOP_WRITEPAGE_ACTIVATE: this page stays, reclaim goes on
+                c["swapout_failures"] += 1
+                c["swapout_activated"] += 1
+                return False
             except OutOfSwapSpaceError:
                 c["swapout_failures"] += 1
                 self._backoff_until = self.nr_faults + _BACKOFF
@@ -786,7 +822,7 @@ COUNTERS = (
     "cow", "forks", "exits", "munmaps", "reclaim_runs", "pgscan", "pgsteal", "pgactivate",
     "pgdeactivate", "pageouts", "clean_drops", "swapcache_dirtied", "swapout_failures",
     "pageout_errors", "swapin_errors", "overcommit_allocs", "overcommit_peak", "swapoff_pte_visits",
-    "swap_cache_freed_full",
+    "swap_cache_freed_full", "swap_cache_freed_swapin", "swapout_activated",
 )
 
 
