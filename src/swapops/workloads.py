@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import math
 import operator
-import random as _random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
