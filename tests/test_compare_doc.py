@@ -16,7 +16,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,12 +230,9 @@ def test_table_is_what_swapops_compare_prints(name: str) -> None:
     missing = missing_modules(list(table.stacks))
     if missing:
         pytest.skip(f"modules missing: {missing}")
-    start = time.monotonic()
     runs = runs_of(table)
-    elapsed = time.monotonic() - start
-    if name == "default":  # the real default: the seven designs in under a minute
+    if name == "default":  # the real default: the seven designs (its time: benchmarks/bench_compare.py)
         assert [r["stack"] for r in runs] == list(DEFAULT_STACKS)
-        assert elapsed < 60, f"swapops compare took {elapsed:.1f} s"
     assert current(name) == render(table, runs), (
         f"docs/compare.md's {name} table is stale: run python tests/test_compare_doc.py --write"
     )
