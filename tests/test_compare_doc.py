@@ -224,6 +224,7 @@ def test_every_table_of_the_page_is_generated_here() -> None:
     assert sorted(names) == sorted(TABLES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(TABLES))
 def test_table_is_what_swapops_compare_prints(name: str) -> None:
     table = TABLES[name]
@@ -238,6 +239,7 @@ def test_table_is_what_swapops_compare_prints(name: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_debate_designs_behave_as_their_kernel_code() -> None:
     """What ``--designs debate`` must show whatever the figures: a ghost stores
     nothing, zram (``SWP_SYNCHRONOUS_IO``) frees every slot it reads at swap-in

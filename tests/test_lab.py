@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "lab" / "scenarios"
 CI_SCENARIOS = ("no-zswap", "fork", "zswap-lz4")
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None,
     reason="qemu-system-x86_64 not found: the lab needs it (apt-get install qemu-system-x86, or run "
            "'swapops lab setup' as root, which installs it)",
-)
+)]
 
 
 @pytest.fixture(scope="module")

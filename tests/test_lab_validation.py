@@ -34,6 +34,7 @@ def test_every_required_scenario_is_shipped_and_recorded() -> None:
     assert all(rec["release"] == PINNED.release for _, rec in recorded)
 
 
+@pytest.mark.slow
 def test_validation_doc_is_current() -> None:
     text = (ROOT / "docs" / "validation.md").read_text()
     assert PINNED.release in text and PINNED.spec in text
