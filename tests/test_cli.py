@@ -14,10 +14,11 @@ import swapops
 from swapops.cli import main
 from swapops.metrics import TOTAL_KEYS
 from swapops.runner import DEFAULT_STACKS, missing_modules, quiet_system
+from swapops.testing import BUILTIN_MODULES
 from swapops.workloads import WORKLOADS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BUILTINS = {"swapfile", "vswap", "zswap", "flashbuf"}
+BUILTINS = set(BUILTIN_MODULES)
 # Small machines keep the suite fast; 16M is the smallest flash device whose
 # FTL keeps a spare block at the default 256-page erase blocks.
 SMALL = ["--ram", "1M", "--swap", "16M", "--events", "3000", "-q"]
@@ -242,6 +243,12 @@ def test_compare_reduced_json_and_plot(tmp_path: pathlib.Path) -> None:
 
 # The default compare table in docs/compare.md, and that the default finishes in under a
 # minute: tests/test_compare_doc.py.
+
+
+
+def test_compare_designs_and_stacks_are_exclusive() -> None:
+    res = invoke("compare", "swapfile", "--designs", "debate", "-q")
+    assert res.exit_code == 2 and "not both" in res.stderr
 
 
 def test_compare_prints_one_table() -> None:

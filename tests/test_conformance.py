@@ -15,6 +15,7 @@ import os
 import pathlib
 import re
 import shutil
+import site
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -42,6 +43,8 @@ AGREED_PLACEMENT: dict[str, tuple[str, frozenset[str], bool, int]] = {
     "zswap": ("cache", frozenset({"physical", "buffer", "cache"}), False, 2),
     "flashbuf": ("buffer", frozenset({"physical", "cache"}), True, 1),
     "vswap": ("virtual", frozenset({"cache", "buffer", "physical"}), False, 1),
+    "zram": ("physical", frozenset({"physical"}), False, 1),
+    "ghost": ("physical", frozenset(), False, 1),
 }
 
 # Module bugs the machine found are listed, with their fixes, in docs/conformance.md.
@@ -63,7 +66,8 @@ def _chain_params() -> list[Any]:
     params = []
     for chain in valid_chains(registry, BUILTIN_MODULES):
         absent = [m for m in chain.split(">") if m in missing]
-        marks: list[Any] = []
+        # Chains of three layers or more take seconds each: the quick loop (-m "not slow") runs the short ones.
+        marks: list[Any] = [pytest.mark.slow] if chain.count(">") >= 2 else []
         if absent:
             marks.append(pytest.mark.skip(reason=f"module {absent[0]} is not installed"))
         params.append(pytest.param(chain, id=chain, marks=marks))
@@ -73,7 +77,19 @@ def _chain_params() -> list[Any]:
 CHAINS = _chain_params()
 
 
+# The chains of the debate's newer modules (zram, ghost) are many (39 of 65):
+# every one runs, but on a share of the budget, so the suite stays fast. Two
+# layers at most (the modules alone, on a swapfile, under zswap, vswap or
+# flashbuf): a third of the old share; longer chains, which put zram or ghost
+# below chains the full budget already covers, a smoke share (ci: 2 examples).
+NEW_MODULES = ("zram", "ghost")
+NEW_SHORT_EXAMPLES, NEW_LONG_EXAMPLES = 0.3, 0.08
+
+
 def _settings(chain: str, examples: float, steps: float) -> Any:
+    layers = chain.split(">")
+    if any(m in layers for m in NEW_MODULES):
+        examples = NEW_SHORT_EXAMPLES if len(layers) <= 2 else NEW_LONG_EXAMPLES
     return conformance_settings(examples, steps)
 
 
@@ -82,6 +98,8 @@ def test_at_least_sixteen_chains() -> None:
     ids = [p.id for p in CHAINS]
     assert len(set(ids)) == len(ids)
     assert "vswap>zswap>swapfile" in ids and "flashbuf>swapfile" in ids
+    assert {"zram", "zram>swapfile", "zswap>zram", "ghost", "zswap>ghost"} <= set(ids)
+    assert "zram>ghost" not in ids  # zram's backing device must store pages (LOWER_HOLDS)
 
 
 @pytest.mark.parametrize("chain", CHAINS)
@@ -94,30 +112,42 @@ SIDE_BY_SIDE = [
     pytest.param((("swapfile", 0), ("flashbuf>swapfile", 0)), id="swapfile@0+flashbuf>swapfile@0"),
     pytest.param(
         (("vswap>zswap>swapfile", -1), ("zswap>flashbuf>swapfile", 3)),
-        id="vswap>zswap>swapfile@-1+zswap>flashbuf>swapfile@3",
+        id="vswap>zswap>swapfile@-1+zswap>flashbuf>swapfile@3", marks=pytest.mark.slow,
     ),
+    pytest.param((("zram", 10), ("zswap>ghost", 5), ("swapfile", 0)), id="zram@10+zswap>ghost@5+swapfile@0"),
 ]
+
+
+def _variant_settings(stacks: tuple[Any, ...]) -> Any:
+    """The variants' share; half of it when a stack holds one of the new modules."""
+    names = [s if isinstance(s, str) else s[0] for s in stacks]
+    new = any(m in n.replace(":", ">").split(">") for n in names for m in NEW_MODULES)
+    return conformance_settings(VARIANT_EXAMPLES / 2 if new else VARIANT_EXAMPLES, VARIANT_STEPS)
 
 
 @pytest.mark.parametrize("stacks", SIDE_BY_SIDE)
 def test_side_by_side(stacks: tuple[tuple[str, int], ...], swapops_conformance: Callable[..., None]) -> None:
     """Two stacks in one system: priorities (highest first; equal ones take turns per cluster)."""
-    swapops_conformance(*stacks, settings=conformance_settings(VARIANT_EXAMPLES, VARIANT_STEPS))
+    swapops_conformance(*stacks, settings=_variant_settings(stacks))
 
 
 DIFFERENTIAL = [
     pytest.param(
         ("swapfile", "zswap>swapfile", "vswap>zswap>swapfile", "flashbuf>swapfile", "vswap>flashbuf>zswap>swapfile"),
-        id="five-designs",
+        id="five-designs", marks=pytest.mark.slow,
     ),
     pytest.param(("swapfile:size=8M", "vswap>swapfile:size=8M", "zswap>zswap>swapfile:size=8M"), id="roomy"),
+    pytest.param(
+        ("swapfile", "zswap>ghost", "vswap:edition=ste>zswap>swapfile", "zram", "zram>swapfile"),
+        id="debate-designs",
+    ),
 ]
 
 
 @pytest.mark.parametrize("stacks", DIFFERENTIAL)
 def test_differential(stacks: tuple[str, ...], swapops_differential: Callable[..., None]) -> None:
     """The same operations on several systems in lockstep give the same contents."""
-    swapops_differential(*stacks, settings=conformance_settings(VARIANT_EXAMPLES, VARIANT_STEPS))
+    swapops_differential(*stacks, settings=_variant_settings(stacks))
 
 
 FAULT_CHAINS = [
@@ -129,15 +159,17 @@ FAULT_CHAINS = [
     "flashbuf>faulty>swapfile",
     "zswap>flashbuf>faulty>swapfile",
     "vswap>faulty>flashbuf>faulty>swapfile",
+    "zram>faulty>swapfile",
+    "zswap>faulty>zram",
 ]
 
 
-@pytest.mark.parametrize("chain", [pytest.param(c, id=c) for c in FAULT_CHAINS])
+@pytest.mark.parametrize(
+    "chain", [pytest.param(c, id=c, marks=[pytest.mark.slow] if c.count(">") >= 3 else []) for c in FAULT_CHAINS]
+)
 def test_faults(chain: str, swapops_conformance: Callable[..., None], swapops_faulty: Any) -> None:
     """Fault rules armed at run time: failed writes, reads and allocations lose nothing."""
-    swapops_conformance(
-        chain, plugins=[swapops_faulty], settings=_settings(chain, VARIANT_EXAMPLES, VARIANT_STEPS)
-    )
+    swapops_conformance(chain, plugins=[swapops_faulty], settings=_variant_settings((chain,)))
 
 
 def test_faults_side_by_side(swapops_conformance: Callable[..., None]) -> None:
@@ -353,7 +385,7 @@ def test_the_defaults_catch_a_run_freed_by_its_first_slot(chain: str) -> None:
                         settings=conformance_settings(CHAIN_EXAMPLES, CHAIN_STEPS))
 
 
-@pytest.mark.parametrize("chain", [p.id for p in CHAINS if not p.marks])
+@pytest.mark.parametrize("chain", [p.id for p in CHAINS if not any(m.name == "skip" for m in p.marks)])
 def test_the_defaults_give_every_order_a_run(chain: str) -> None:
     """On a fresh stack of every chain with the kit's defaults, a folio of every
     order 1..9 is taken as one entry (no split), so every order is exercised."""
@@ -390,14 +422,27 @@ def _offline_build_tools() -> str | None:
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_offline_build_tools() is not None, reason=f"offline build tools: {_offline_build_tools()}")
 def test_example_package_installs_and_conforms(tmp_path: pathlib.Path) -> None:
     """pip-install the example module into a throwaway venv; its own conformance test passes there."""
     src = tmp_path / "pkg"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     venv = tmp_path / "venv"
+    # `python -m venv` bases the new venv on the base interpreter, whatever venv runs
+    # this test: --system-site-packages alone would show it the system's packages, not
+    # this environment's (no swapops, no wheel: "invalid command 'bdist_wheel'"). A .pth
+    # file adds this environment's site directories (their .pth files too, so the
+    # editable swapops), behind the new venv's own: it sees what this test sees, the
+    # tools _offline_build_tools() checked included, and installs into itself.
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    outer = [d for d in (*site.getsitepackages(), site.getusersitepackages()) if os.path.isdir(d)]
+    pathlib.Path(purelib, "_outer_env.pth").write_text(
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in outer)
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("PYTHONPATH", None)
     install = subprocess.run(

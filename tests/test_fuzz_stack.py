@@ -281,6 +281,7 @@ def test_swapon_mutated_swap_files(case: tuple[bytes, int], blockdev: bool | Non
             f.write(header[:size])
             if size > len(header):
                 f.truncate(size)
+        os.chmod(path, 0o600)  # as swapon(8) wants: no insecure-permissions warning
         system = swapops.SwapSystem()
         top = _swapon_or_reject(system, "swapfile", path=path, blockdev=blockdev)
         if top is not None:

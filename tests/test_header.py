@@ -358,7 +358,10 @@ def test_format_reuses_existing_file(tmp_path: Path) -> None:
     path = tmp_path / "old.img"
     path.write_bytes(b"\xaa" * (64 * 4096))
     path.chmod(0o600)
-    header = format_swapfile(path)  # size None = file size
+    with pytest.raises(SignatureExistsError, match=r"not a swap area: .*first data at offset 0: '\.\.\.\."):
+        format_swapfile(path)  # data that is not swap: refused without force
+    assert path.read_bytes() == b"\xaa" * (64 * 4096)
+    header = format_swapfile(path, force=True)  # size None = file size
     assert header.last_page == 63
     data = path.read_bytes()
     assert data[:4096] == pack_header(page_size=4096, last_page=63, uuid=header.uuid)
@@ -479,7 +482,11 @@ def test_format_refuses_foreign_signature(
 def test_mbr_boot_signature_alone_is_not_a_partition_table(tmp_path: Path) -> None:
     path = _image(tmp_path, {510: b"\x55\xaa"})
     assert foreign_signatures(path.read_bytes()) == ()
-    format_swapfile(path)
+    # Not a partition table to our checks, but data that is not swap either
+    # (blkid, where installed, even calls it an empty DOS table): refused.
+    with pytest.raises(SignatureExistsError, match="not a swap area|blkid: PTTYPE=dos"):
+        format_swapfile(path)
+    format_swapfile(path, force=True)
 
 
 def test_reformat_swap_is_fine_and_clears_stale_magic(tmp_path: Path) -> None:

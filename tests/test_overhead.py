@@ -82,6 +82,30 @@ def test_docs_hold_the_generated_tables() -> None:
     text = DOCS.read_text()
     assert overhead.markdown_v5_cover() in text
     assert overhead.markdown_kairui() in text
+    assert overhead.markdown_roadmap() in text
+
+
+def test_roadmap_p4_and_ste_reproduced_within_5_percent() -> None:
+    for name, per_slot in overhead.reproduce_roadmap().items():
+        published = overhead.KAIRUI_ROADMAP[name]
+        assert abs(per_slot - published) / published < 0.05, name
+    static, saving = overhead.reproduce_p4_static()
+    assert static == overhead.P4_STATIC_PER_SLOT  # 48 B per 512-slot cluster, exactly
+    assert abs(saving - 512) / 512 < 0.05
+    ste = overhead.vswap_virtual("ste")
+    assert ste.bytes_per_entry() == overhead.STE_PER_SLOT["virtual_table"] + overhead.STE_PER_SLOT[
+        "swap_table"] + 80 / 512
+
+
+def test_ghost_and_zram_builders_by_hand() -> None:
+    dyn = overhead.ghost_swapfile(1 << 20)
+    assert dyn.static_bytes == 0 and dyn.total(512) == 72 + 4096  # one cluster in use
+    static = overhead.ghost_swapfile(1 << 20, dynamic=False)
+    assert static.static_bytes == 48 * 2048
+    zram = overhead.zram_model(1024, backing_pages=1000)
+    assert zram.static_bytes == 16 * 1024 + 8 * 16  # table + ceil(1000 / 64) longs
+    assert zram.total(10) == zram.static_bytes + 10 * 8  # a handle per object
+    assert overhead.zram_model(1024, actime=True).static_bytes == 24 * 1024
 
 
 # ------------------------------------------------------------ model algebra

@@ -160,11 +160,13 @@ def test_corrupt_and_foreign_files(tmp_path: Path) -> None:
     system = swapops.SwapSystem()
     junk = tmp_path / "junk.img"
     junk.write_bytes(os.urandom(1 << 20))
+    junk.chmod(0o600)
     with pytest.raises(InvalidSwapHeaderError):
         system.swapon("swapfile", path=junk)
     big = tmp_path / "64k.img"
     page = pack_header(page_size=65536, last_page=15, uuid=uuid.uuid4())
     big.write_bytes(page + bytes(65536 * 15))
+    big.chmod(0o600)
     with pytest.raises(InvalidSwapHeaderError, match="65536-byte pages"):
         system.swapon("swapfile", path=big)
     with pytest.raises(ConfigError, match="does not exist"):

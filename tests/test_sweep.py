@@ -8,8 +8,17 @@ import pathlib
 import pytest
 from click.testing import CliRunner
 
+from swapops.cli import main
 from swapops.errors import ConfigError
-from swapops.sweep import expand, load_sweep, metric_rows, point_id, read_results, run_sweep
+from swapops.sweep import (
+    SweepInterrupted,
+    expand,
+    load_sweep,
+    metric_rows,
+    point_id,
+    read_results,
+    run_sweep,
+)
 from swapops.sweep_cli import plot_command, sweep_command
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -53,6 +62,7 @@ def test_process_pool_matches_serial(
     assert by_id(read_results(tmp_path / "results.csv")) == by_id(serial_rows)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_serial(
     serial_rows: list[dict[str, object]], tmp_path: pathlib.Path
 ) -> None:
@@ -302,10 +312,13 @@ def test_interrupt_cancels_queued_points_and_keeps_finished_rows(
         if done == 2:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as info:
         run_sweep(spec, out, executor="process", workers=1, progress=progress)
     assert shutdowns and shutdowns[0] == {"wait": False, "cancel_futures": True}
-    assert len(read_results(out)) == 2  # the finished rows are kept
+    kept = read_results(out)
+    # the rows taken before the interruption, and any that finished meanwhile
+    assert 2 <= len(kept) < 8 and not [r for r in kept if r["error"]]
+    assert isinstance(info.value, SweepInterrupted) and info.value.kept == len(kept)
     rows = run_sweep(spec, out, executor="serial")
     assert len(rows) == 8 and not [r for r in rows if r["error"]]
 
@@ -355,3 +368,131 @@ def test_a_run_repeated_by_an_unused_placeholder_is_one_point() -> None:
         "swapfile:device=flash,op=0.1", "swapfile:device=flash", "swapfile:device=flash,op=0.3"
     ]
     assert points[1]["params"]["op"] == 0.1  # the first parameter set that made it
+
+
+# --------------------------------------------------------------------------- interruption and dead workers
+
+
+def _group_alive(pgid: int) -> list[str]:
+    """Processes of group ``pgid`` that can still compute: not zombies awaiting init,
+    not processes already exiting (their memory, and so their command line, released)."""
+    alive = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if cmdline:
+                alive.append(f"{text[: text.rindex(')') + 1]}: {cmdline}")
+    return alive
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_a_process_sweep_stops_at_once_keeps_rows_and_exits_130(tmp_path: pathlib.Path) -> None:
+    """SIGINT to the process group, as a terminal sends it: the workers are
+    stopped (none is left computing when swapops exits), every finished row
+    is kept, exit 130; running the same command again completes the sweep."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        '[sweep]\nstacks = ["swapfile"]\nseeds = 5\n'
+        '[sweep.base]\nram = "4M"\nswap = "8M"\nevents = 200000\nverify = false\nswapoff = false\n'
+    )
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "swapops.cli", "sweep", str(sweep), "--executor", "process",
+           "--workers", "2", "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        while not (out.exists() and out.read_text().endswith("\n")):  # the first row is in
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=120)  # a hang guard, not a timing
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert _group_alive(proc.pid) == []  # no worker goes on computing after swapops exits
+    assert proc.returncode == 130, stderr
+    kept = read_results(out)
+    assert 1 <= len(kept) < 5 and not [r for r in kept if r["error"]]
+    assert stderr.strip().splitlines()[-1] == (
+        f"swapops: interrupted: {len(kept)} of 5 points in {out}; run again to resume"
+    ), stderr
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    rows = read_results(out)
+    assert len(rows) == 5 and {r["point_id"] for r in kept} <= {r["point_id"] for r in rows}
+
+
+def test_process_pool_whose_worker_dies_is_an_executor_error(tmp_path: pathlib.Path) -> None:
+    from sweep_points import crash_on_seed
+
+    from swapops.errors import ExecutorError
+
+    out = tmp_path / "r.jsonl"
+    with pytest.raises(ExecutorError, match="a worker process died"):
+        run_sweep({**TINY, "seeds": [1, 2]}, out, executor="process", workers=1, point=crash_on_seed)
+    assert {r["seed"] for r in read_results(out)} <= {1}  # what finished first is kept, nothing else
+
+
+def _dask() -> None:
+    pytest.importorskip("distributed")
+
+
+@pytest.mark.slow
+def test_dask_point_that_kills_its_worker_is_one_failed_row(tmp_path: pathlib.Path) -> None:
+    _dask()
+    import dask
+    from sweep_points import CRASH_SEED, crash_on_seed
+
+    spec = {**TINY, "seeds": [1, CRASH_SEED, 3]}
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):  # one death is enough here
+        rows = run_sweep(spec, tmp_path / "r.jsonl", executor="dask", workers=2, point=crash_on_seed)
+    assert len(rows) == 6  # 3 seeds x 2 grid points
+    failed = [r for r in rows if r["error"]]
+    assert [r["seed"] for r in failed] == [CRASH_SEED, CRASH_SEED]
+    assert all(str(r["error"]).startswith("KilledWorker: the point's worker died") for r in failed)
+    assert all(isinstance(r["wall_s"], float) for r in rows if not r["error"])  # really run
+
+
+@pytest.mark.slow
+def test_dask_without_workers_times_out_with_a_clear_error(tmp_path: pathlib.Path) -> None:
+    _dask()
+    from distributed import LocalCluster
+
+    from swapops.errors import ExecutorError
+
+    out = tmp_path / "r.jsonl"
+    with LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        with pytest.raises(ExecutorError, match=r"no worker connected to the scheduler at .* for 1 s; 2 points not run"):
+            run_sweep(TINY, out, executor="dask", scheduler=cluster.scheduler_address, worker_timeout=1)
+        sweep = tmp_path / "s.toml"
+        sweep.write_text('[sweep]\nstacks = ["swapfile"]\n[sweep.base]\nram = "1M"\nevents = 300\n')
+        res = CliRunner().invoke(main, [
+            "sweep", str(sweep), "--executor", "dask", "--scheduler", cluster.scheduler_address,
+            "--worker-timeout", "1", "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    assert res.stderr.startswith("swapops: error: dask: no worker connected") and res.stderr.count("\n") == 1
+
+
+def test_dask_unreachable_scheduler_is_a_clear_error(tmp_path: pathlib.Path) -> None:
+    _dask()
+    import socket
+
+    from swapops.errors import ExecutorError
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(ExecutorError, match="dask: cannot reach the scheduler at"):
+        run_sweep(TINY, tmp_path / "r.jsonl", executor="dask", scheduler=f"tcp://127.0.0.1:{port}",
+                  worker_timeout=1)

@@ -25,7 +25,7 @@ from swapops.errors import (
     InvalidEntryError,
     InvalidStackError,
     OutOfSwapSpaceError,
-    WritepageActivate,
+    WriteActivateError,
 )
 
 PAGE = 4096
@@ -190,7 +190,7 @@ def test_large_folio_stays_in_memory_without_a_contiguous_run_below(system: swap
     rng = random.Random(7)
     v = system.swapon("vswap>swapfile", size="1M", blockdev=False)  # a swap file: no large orders below
     big = Folio(rng.randbytes(4 * PAGE))
-    with pytest.raises(WritepageActivate):
+    with pytest.raises(WriteActivateError):
         system.swap_out(big)
     assert v.used == 0 and v.lower is not None and v.lower.used == 0
     assert v.stats()["large_activated"] == 1 and v.stats()["large_split_writes"] == 0

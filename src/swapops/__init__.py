@@ -16,6 +16,7 @@ from .errors import (
     ConfigError,
     DeviceBusyError,
     DeviceIOError,
+    ExecutorError,
     FolioSplitRequired,
     InvalidEntryError,
     InvalidSizeError,
@@ -27,7 +28,7 @@ from .errors import (
     SwapOpsError,
     UnknownModuleError,
     UnknownOperationError,
-    WritepageActivate,
+    WriteActivateError,
 )
 from .folio import MAX_ORDER, Folio
 from .options import Option
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "DeviceBusyError",
     "DeviceIOError",
+    "ExecutorError",
     "Folio",
     "FolioSplitRequired",
     "InvalidEntryError",
@@ -52,7 +54,6 @@ __all__ = [
     "InvalidSwapHeaderError",
     "MissingOperationError",
     "UnknownOperationError",
-    "WritepageActivate",
     "ModuleRegistry",
     "Option",
     "OutOfSwapSpaceError",
@@ -65,6 +66,7 @@ __all__ = [
     "SwapoffReport",
     "SwapsRow",
     "UnknownModuleError",
+    "WriteActivateError",
     "hookimpl",
     "parse_size",
     "parse_stack",

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, runner
-from .errors import ConfigError, SignatureExistsError, SwapOpsError
+from .errors import ConfigError, ExecutorError, SignatureExistsError, SwapOpsError
 from .header import SwapHeaderWarning, describe, format_swapfile, read_header
 from .mm import DataMismatchError
 from .sizes import format_size, parse_size
@@ -38,6 +38,34 @@ def _fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Ctrl-C: exit 130 like a shell, saying what was kept (a sweep's rows) if anything was."""
+    detail = " ".join(str(exc).split())
+    click.echo(f"{PROG}: interrupted" + (f": {detail}" if detail else ""), err=True)
+    sys.exit(130)
+
+
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """swapops' own warnings (e.g. insecure permissions of a swap file) as
+    ``swapops: warning: ...`` lines on stderr, like its errors; others as Python prints them."""
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if category.__module__.startswith("swapops"):
+            text = " ".join(str(message).split()).removeprefix(f"{PROG}: ")
+            click.echo(f"{PROG}: warning: {text}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
 _NoArgsIsHelp: type[click.UsageError] = getattr(click.exceptions, "NoArgsIsHelpError", type("_Never", (click.UsageError,), {}))
 
 
@@ -47,8 +75,12 @@ class _Main(click.Group):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
         try:
-            rv = super().main(args, prog_name or PROG, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.Abort:
+            with _one_line_warnings():
+                rv = super().main(args, prog_name or PROG, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):  # click turns Ctrl-C into Abort: still 130
+                _interrupted(cause)
             click.echo(f"{PROG}: aborted", err=True)
             sys.exit(1)
         except _NoArgsIsHelp as exc:  # plain `swapops`: the help, not an error
@@ -61,14 +93,15 @@ class _Main(click.Group):
             _fail(exc.format_message(), exc.exit_code or 2)
         except DataMismatchError as exc:
             _fail(f"a module returned wrong data: {exc}", 1)
+        except ExecutorError as exc:  # not bad input: the sweep could not go on
+            _fail(str(exc), 1)
         except SwapOpsError as exc:
             _fail(str(exc))
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(f"{where}{exc.strerror or exc}")
-        except KeyboardInterrupt:
-            click.echo(f"{PROG}: interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            _interrupted(exc)
         except MemoryError:
             _fail("out of memory: this machine cannot hold the simulation; "
                   "use a smaller --ram, --swap, --pages or --events")
@@ -145,7 +178,7 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ram", default=runner.DEFAULT_RAM, show_default=True, callback=_size, help="RAM size"),
         click.option("--swap", default=runner.DEFAULT_SWAP, show_default=True, callback=_size,
                      help="swap size given to swapon (the swapfile's size)"),
-        click.option("--seed", default=None, type=int,
+        click.option("--seed", default=None, type=click.IntRange(min=0),
                      help="seed of workload, contents and devices  [default: 0, or a trace's own]"),
         click.option("--events", type=click.IntRange(min=1), default=None,
                      help=f"events to replay  [default: {runner.DEFAULT_EVENTS}]"),
@@ -305,15 +338,22 @@ def _tables() -> Any:
 @workload_options
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="runs at once, each in its own process  [default: 2]")
+@click.option("--designs", type=click.Choice(sorted(runner.DESIGN_PRESETS)), default=None,
+              help="a named set of stacks instead of STACKs (debate: every design of the 2026 thread)")
 def compare(stacks: tuple[str, ...], **o: Any) -> None:
     """Run one workload over several stacks and print one table.
 
     With no STACK, the designs of the debate: swapfile, zswap>swapfile,
     vswap>swapfile, vswap>zswap>swapfile on an NVMe profile, and swapfile,
     flashbuf>swapfile, vswap>flashbuf>swapfile on a flash (NAND) device.
+    --designs debate: swapfile, zswap>swapfile, zswap>ghost, vswap>zswap>swapfile
+    in both editions, and zram with and without a backing device.
     """
     _plot_check(o["plot"])
-    chosen = list(stacks) if stacks else list(runner.DEFAULT_STACKS)
+    if stacks and o["designs"]:
+        _fail("give STACKs or --designs, not both")
+    preset = runner.DESIGN_PRESETS[o["designs"] or "default"]
+    chosen = list(stacks) if stacks else list(preset)
     if stacks:
         runner.check_stacks(chosen)
     else:
@@ -456,7 +496,7 @@ def stacks(markdown: bool, as_json: bool) -> None:
 @click.option("-f", "--force", is_flag=True, help="overwrite another format's signature")
 def format_cmd(file: str, size: str | None, label: str, uuid: str | None, pagesize: int, force: bool) -> None:
     """Write a Linux swap header to FILE (like mkswap; never enables swap)."""
-    if size is None and not os.path.exists(file):
+    if size is None and not os.path.lexists(file):  # a dangling link is refused below, not created
         _fail(f"{file}: no such file; give --size to create it")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SwapHeaderWarning)

@@ -65,6 +65,7 @@ from swapops.errors import ConfigError
 
 __all__ = [
     "AVAILABLE_COMPRESSORS",
+    "COMPRESSOR_COST_NS",
     "DEFAULT_COMPRESSOR",
     "Compressor",
     "get_compressor",
@@ -76,6 +77,22 @@ AVAILABLE_COMPRESSORS: tuple[str, ...] = ("lz4", "lz4hc", "zstd", "deflate", "lz
 
 #: See the module docstring for why this is not the kernel's ``lzo``.
 DEFAULT_COMPRESSOR = "lz4"
+
+#: Modeled compressor cost per 4 KiB page, ``(compress_ns, decompress_ns)``.
+#:
+#: What it models: the time the named compressor takes for one page, as
+#: measured through its Python binding on the reference machine (mean of the
+#: ELF and text columns of ``docs/kernel.md`` §4). It is a per-call constant,
+#: not a function of the data, and not a kernel (C, in-kernel) speed. A
+#: compressed module (zswap, zram) counts compress and decompress calls and
+#: multiplies for its ``modeled_time_ns``. Wall time is never used in any decision.
+COMPRESSOR_COST_NS: dict[str, tuple[int, int]] = {
+    "lz4": (6_000, 1_500),
+    "lz4hc": (40_000, 1_500),
+    "zstd": (16_000, 5_350),
+    "lzo": (7_250, 6_000),
+    "deflate": (106_000, 16_000),
+}
 
 LZO_INSTALL_HINT = (
     "compressor 'lzo' needs the optional python-lzo extension: install the optional extra "

@@ -18,6 +18,15 @@ a ``lower`` device. The class declares where it may sit in a stack:
     ``"compressible"`` ones, or ``"nothing"`` (it passes pages on, or gives
     entries an identity only, as a ghost swapfile does). Default: by kind,
     ``any`` for physical, ``compressible`` for a cache, ``nothing`` otherwise.
+``LOWER_HOLDS``
+    what the layers below it must be able to keep, at least (default
+    ``"nothing"``: no requirement). zram's backing device must store pages,
+    so ``zram>ghost`` is refused.
+``SYNCHRONOUS_IO``
+    the device is a synchronous block device (``BLK_FEAT_SYNCHRONOUS``, so
+    swapon sets ``SWP_SYNCHRONOUS_IO``: zram, pmem). A swap-in fault on such
+    an area reads only the faulting entry (no readahead) and drops the
+    swap-cache copy once the page is mapped (:func:`stack_swapin_flags`).
 
 Filters are looked through: ``vswap>faulty>swapfile`` is checked as
 ``vswap>swapfile``, and a filter's own ``LOWER_KINDS`` apply to the first
@@ -55,6 +64,14 @@ KINDS = ("physical", "cache", "buffer", "virtual", "filter")
 #: What a layer can keep by itself, weakest first (``SwapDevice.HOLDS``).
 HOLD_LEVELS = ("nothing", "compressible", "any")
 _KIND_HOLDS = {"physical": "any", "cache": "compressible"}
+
+#: Bits of :meth:`SwapDevice.swapin_flags`: what a swap-in fault does with an
+#: entry (``docs/kernel.md`` §1, SWP_SYNCHRONOUS_IO). Read only the faulting
+#: entry: no readahead (``do_swap_page`` on a synchronous-IO area).
+SWAPIN_NO_READAHEAD = 1
+#: Once the page is mapped, drop its swap-cache copy (``folio_free_swap``) when
+#: no other PTE references the entry (``should_try_to_free_swap``).
+SWAPIN_FREE_CACHE = 2
 
 
 @attrs.define(eq=False)
@@ -134,6 +151,8 @@ class SwapDevice:
     NEEDS_LOWER: ClassVar[bool] = False
     MAX_IN_STACK: ClassVar[int] = 1
     HOLDS: ClassVar[str | None] = None  # None: by KIND (see holds())
+    LOWER_HOLDS: ClassVar[str] = "nothing"  # what the layers below must keep, at least
+    SYNCHRONOUS_IO: ClassVar[bool] = False  # SWP_SYNCHRONOUS_IO (zram, pmem)
     SUMMARY: ClassVar[str] = ""
     OPTIONS: ClassVar[Mapping[str, Option]] = {}
     #: The layer can hold pages by content key (:mod:`swapops.contentref`): it
@@ -205,6 +224,27 @@ class SwapDevice:
             best = max(best, HOLD_LEVELS.index(dev.holds()))
             dev = dev.lower
         return HOLD_LEVELS[best]
+
+    def swapin_flags(self, offset: int) -> int:
+        """What a swap-in fault does with this area's entry ``offset``: bits
+        :data:`SWAPIN_NO_READAHEAD` and :data:`SWAPIN_FREE_CACHE`.
+
+        Not a hook and not on the per-page path of the core: the mm model asks
+        the core once per swap-in fault (:meth:`swapops.SwapSystem.swapin_flags`).
+        The default is the stack's fixed answer (:func:`stack_swapin_flags`,
+        read once at swapon through :meth:`swapin_policy`); a top layer whose
+        answer depends on the entry (vswap's Swap Table Edition frees entries
+        not backed by a physical slot) overrides both, and is then asked per
+        fault.
+        """
+        return stack_swapin_flags(self)
+
+    def swapin_policy(self) -> int:
+        """The :meth:`swapin_flags` of every entry when they are all the same, or
+        ``-1`` when the core must ask :meth:`swapin_flags` per entry. The core
+        reads it once, when the stack becomes a swap area. Default: the
+        stack's fixed answer (:func:`stack_swapin_flags`)."""
+        return stack_swapin_flags(self)
 
     def bind_lower(self) -> None:
         """Bind the lower device's operations to the ``lower_*`` names.
@@ -421,3 +461,28 @@ class SwapDevice:
             return f"<{type(self).__name__} {self.NAME} used={self.used}/{self.size}>"
         except Exception:
             return f"<{type(self).__name__} {self.NAME}>"
+
+
+def area_device(top: SwapDevice) -> SwapDevice:
+    """The device whose slots a stack's swap entries are, as the kernel sees the
+    ``swap_info_struct``: the first layer from the top that is neither a filter
+    (transparent) nor a compressed cache (zswap is no swap device of its own:
+    its entries are the slots of the device below, or its own keys at the
+    bottom). ``zswap>zram`` is zram's area; ``vswap>...`` is vswap's."""
+    dev: SwapDevice | None = top
+    while dev is not None and dev.KIND in ("filter", "cache"):
+        if dev.lower is None:
+            return dev
+        dev = dev.lower
+    return dev if dev is not None else top
+
+
+def stack_swapin_flags(top: SwapDevice) -> int:
+    """Swap-in behaviour of a stack fixed by its area device (:func:`area_device`):
+    ``SWP_SYNCHRONOUS_IO`` means no readahead and the swap-cache copy freed
+    once mapped (``mm/memory.c: do_swap_page()``, ``should_try_to_free_swap()``
+    in the swap-table kernels; 6.12 skips the swap cache for a singly
+    referenced entry, which frees the slot the same way: ``docs/kernel.md`` §1)."""
+    if area_device(top).SYNCHRONOUS_IO:
+        return SWAPIN_NO_READAHEAD | SWAPIN_FREE_CACHE
+    return 0

@@ -42,23 +42,21 @@ class OutOfSwapSpaceError(SwapOpsError):
     """No active swap area has room for the folio (the kernel's -ENOMEM)."""
 
 
+class WriteActivateError(OutOfSwapSpaceError):
+    """A device refuses to store this folio, and only this one: the kernel's
+    ``swap_writepage`` returning ``AOP_WRITEPAGE_ACTIVATE`` (a ghost swap area,
+    a store zswap rejects with writeback off; vswap v5 for a large folio whose
+    physical slots cannot be allocated at its order after its virtual slots
+    were, ``docs/kernel.md`` §5, where splitting would not help). The folio
+    comes back untouched, stays in memory and is activated; unlike a full
+    swap, reclaim goes on with other pages."""
+
+
 class FolioSplitRequired(OutOfSwapSpaceError):
     """No contiguous, aligned run for a large folio: split it and retry.
 
     The kernel returns -EAGAIN from ``folio_alloc_swap`` and reclaim splits the
     folio; here the caller gets this error with the folio untouched.
-    """
-
-
-class WritepageActivate(OutOfSwapSpaceError):
-    """The swap device cannot store this folio now, and splitting it would not
-    help: reclaim keeps it in memory, dirty, and activates it.
-
-    The kernel's ``swap_writepage`` returns ``AOP_WRITEPAGE_ACTIVATE``; the
-    vswap v5 series does so for a folio whose physical slots
-    (``vswap_alloc_swap_slot``, at the folio's order) cannot be allocated,
-    since its virtual slots were allocated already (``docs/kernel.md`` §5).
-    The caller gets the folio back untouched.
     """
 
 
@@ -74,13 +72,23 @@ class DeviceIOError(SwapOpsError, OSError):
     """A read or write failed on a device (the kernel's -EIO).
 
     A failed write leaves the folio with the caller and nothing allocated; a
-    failed read leaves the entry intact so it can be retried.
+    failed read leaves the entry intact so it can be retried. Raised as
+    ``DeviceIOError(errno, text, filename)`` it prints as ``filename: text``.
     """
+
+    def __str__(self) -> str:  # "path: what failed", not OSError's "[Errno 28] ...: 'path'"
+        if self.filename is not None and self.strerror:
+            return f"{self.filename}: {self.strerror}"
+        return super().__str__()
 
 
 class DeviceBusyError(SwapOpsError):
     """The device cannot be taken away now (-EBUSY), e.g. swapoff of a device
     that another layer sits on, or with nowhere to put its entries."""
+
+
+class ExecutorError(SwapOpsError):
+    """A sweep executor cannot go on: its workers are gone or unreachable."""
 
 
 class InvalidEntryError(SwapOpsError, KeyError):

@@ -25,8 +25,8 @@ Nothing here calls swapon(2): swapops simulates swap.
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 import struct
 import sys
 import uuid as uuidlib
@@ -43,6 +43,15 @@ from .errors import (
     InvalidSwapHeaderError,
     SignatureExistsError,
 )
+from .files import (
+    Opened,
+    blkid_probe,
+    check_path,
+    first_data,
+    insecure_mode,
+    open_file,
+    remove_created,
+)
 from .sizes import parse_size
 
 __all__ = [
@@ -57,11 +66,13 @@ __all__ = [
     "SwapHeaderWarning",
     "describe",
     "foreign_signatures",
+    "format_and_open",
     "format_swapfile",
     "max_badpages",
     "pack_header",
     "parse_header",
     "read_header",
+    "read_header_fd",
 ]
 
 SWAP_MAGIC: Final = b"SWAPSPACE2"
@@ -423,17 +434,29 @@ def _parse(data: bytes, sizes: Sequence[int], file_size: int | None, name: str) 
 def read_header(path: str | os.PathLike[str], *, page_size: int | None = None) -> SwapHeader:
     """Read and validate the swap header of ``path`` against the file's size.
 
-    Header problems raise :class:`InvalidSwapHeaderError` naming the file; a
-    file that cannot be opened or read raises :class:`DeviceIOError` (a
-    SwapOpsError that is also an OSError with the original errno).
+    ``path`` must be a regular file or a block device (read-only); anything
+    else (a FIFO, a socket, a directory) is refused before it is opened, and
+    the open is non-blocking, so nothing can hang here. Header problems raise
+    :class:`InvalidSwapHeaderError` naming the file; a file that cannot be
+    opened or read raises :class:`DeviceIOError` (a SwapOpsError that is also
+    an OSError with the original errno); a bad path or file type
+    :class:`ConfigError`.
     """
-    name = os.fspath(path)
     want = PAGE_SIZES[-1] if page_size is None else _check_page_size(page_size)
+    opened = open_file(path, block_device=True, what="swapops")
     try:
-        with open(name, "rb") as handle:
-            file_size = handle.seek(0, os.SEEK_END)
-            handle.seek(0)
-            data = handle.read(want)
+        return read_header_fd(opened.fd, opened.name, page_size=page_size, want=want)
+    finally:
+        opened.close()
+
+
+def read_header_fd(
+    fd: int, name: str, *, page_size: int | None = None, want: int = PAGE_SIZES[-1]
+) -> SwapHeader:
+    """:func:`read_header` of an open descriptor (its size from ``lseek(SEEK_END)``)."""
+    try:
+        file_size = os.lseek(fd, 0, os.SEEK_END)
+        data = os.pread(fd, want, 0)
     except OSError as exc:
         raise DeviceIOError(exc.errno, f"cannot read swap header: {exc.strerror}", name) from exc
     return parse_header(data, page_size=page_size, file_size=file_size, name=name)
@@ -534,8 +557,37 @@ def format_swapfile(
 ) -> SwapHeader:
     """mkswap for a plain file: write a swap header and return it.
 
-    - Creates the file with mode 0600, or reuses it (its mode is kept; a mode
-      other than 0600 draws a :class:`SwapHeaderWarning`, as mkswap warns).
+    :func:`format_and_open` with the descriptor closed; see there.
+    """
+    opened, header = format_and_open(
+        path, size=size, page_size=page_size, label=label, uuid=uuid, badpages=badpages, force=force
+    )
+    opened.close()
+    return header
+
+
+def format_and_open(
+    path: str | os.PathLike[str],
+    *,
+    size: int | str | None = None,
+    page_size: int = 4096,
+    label: str = "",
+    uuid: uuidlib.UUID | str | None = None,
+    badpages: Sequence[int] = (),
+    force: bool = False,
+) -> tuple[Opened, SwapHeader]:
+    """mkswap for a plain file; returns the descriptor it wrote through (read-write) and the header.
+
+    The caller owns the descriptor; :attr:`Opened.created` says whether this
+    call created the file, which the caller then removes if a later step fails
+    (:func:`swapops.files.remove_created`). Using this descriptor rather than
+    opening the path again means what was formatted is what is used.
+
+    - A missing file is created with ``O_CREAT | O_EXCL`` and mode 0600. An
+      existing one is reused (its mode is kept; group or other permissions
+      draw a :class:`SwapHeaderWarning`, as mkswap warns). A symbolic link,
+      dangling or not, is refused (``O_NOFOLLOW``), as is anything but a
+      regular file; the checks are made on the opened descriptor.
     - ``size`` (bytes or "64M"): the area; None = the existing file's size. A
       smaller file is extended without holes (``posix_fallocate``, reads as
       zeros); a larger one keeps its tail, as ``mkswap FILE SIZE`` does.
@@ -546,36 +598,72 @@ def format_swapfile(
       (mkswap's behaviour). ``badpages`` as for :func:`pack_header`, at most
       ``size_pages - 10`` of them like mkswap (the kernel refuses bad pages in
       a regular file at swapon; swapops' simulated devices may use them).
-    - Refuses (:class:`SignatureExistsError`) a file holding another format's
-      signature (see :func:`foreign_signatures`) unless ``force``; with
-      ``force`` those signatures are wiped (like mkswap's wipefs step), as are
-      stale swap magics at larger page sizes. An existing swap area is simply
-      re-formatted.
+    - An existing file is only overwritten when it is a swap area already or
+      holds nothing (empty, or only zero bytes). Any other content, and any
+      other format's signature (:func:`foreign_signatures`, and what
+      ``blkid -p`` finds where util-linux is installed) raises
+      :class:`SignatureExistsError` saying what was found, unless ``force``;
+      with ``force`` those signatures are wiped (like mkswap's wipefs step),
+      as are stale swap magics at larger page sizes.
+    - The whole area is reserved (``posix_fallocate``) before anything is
+      written: a file system without room gives :class:`DeviceIOError`
+      (ENOSPC) and no change. On any failure a file this call created is
+      removed; an existing one keeps its size.
     - Writes the whole first page: zeroed bootbits + header, then fsyncs.
     Everything is validated before the file is touched.
     """
-    name = os.fspath(path)
+    name = check_path(path)
     _check_page_size(page_size)
     if not isinstance(force, bool):
         raise ConfigError(f"force must be a bool, not {type(force).__name__}")
     new_uuid = _parse_uuid(uuid)
     raw_label = _encode_label(label)  # warns once here; pack_header gets the cut label
     label = raw_label.decode("utf-8")
+    if not isinstance(badpages, Sequence) or isinstance(badpages, str | bytes):
+        raise ConfigError(f"badpages must be a sequence of page indices, not {type(badpages).__name__}")
+    plan = None if size is None else _plan(name, parse_size(size), page_size, badpages, new_uuid, label)
 
     try:
-        st: os.stat_result | None = os.stat(name)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise DeviceIOError(exc.errno, f"cannot stat: {exc.strerror}", name) from exc
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        raise ConfigError(f"{name}: not a regular file; swapops formats plain files only")
-    if size is None:
-        if st is None:
-            raise ConfigError(f"{name}: does not exist; give a size to create it")
-        nbytes = st.st_size
-    else:
-        nbytes = parse_size(size)
+        opened = open_file(
+            name, write=True, create=size is not None, follow=False, what="swapops format"
+        )
+    except DeviceIOError as exc:
+        if exc.errno == errno.ENOENT and size is None:
+            raise ConfigError(f"{name}: no such file; give a size to create it") from None
+        raise
+    try:
+        if plan is None:
+            plan = _plan(name, opened.st.st_size, page_size, badpages, new_uuid, label)
+        _format_fd(opened, plan, page_size, force)
+    except BaseException:
+        opened.close()
+        if opened.created:
+            remove_created(name, opened.st)
+        raise
+    nbytes, last_page, bad, _page = plan
+    return opened, SwapHeader(
+        page_size=page_size,
+        version=1,
+        last_page=last_page,
+        nr_badpages=len(bad),
+        uuid=new_uuid,
+        label=label,
+        badpages=bad,
+        byteswapped=False,
+    )
+
+
+_Plan = tuple[int, int, tuple[int, ...], bytes]  # nbytes, last_page, bad pages, header page
+
+
+def _plan(
+    name: str,
+    nbytes: int,
+    page_size: int,
+    badpages: Sequence[int],
+    new_uuid: uuidlib.UUID,
+    label: str,
+) -> _Plan:
     pages = nbytes // page_size
     if pages < MIN_PAGES:
         raise InvalidSizeError(
@@ -593,30 +681,43 @@ def format_swapfile(
     header_page = pack_header(
         page_size=page_size, last_page=last_page, uuid=new_uuid, label=label, badpages=bad
     )
+    return nbytes, last_page, bad, header_page
 
+
+def _format_fd(opened: Opened, plan: _Plan, page_size: int, force: bool) -> None:
+    fd, name = opened.fd, opened.name
+    nbytes, _last_page, _bad, header_page = plan
+    old_size = opened.st.st_size
+    head = b""
+    foreign: tuple[ForeignSignature, ...] = ()
+    probed: dict[str, str] | None = None
     try:
-        fd = os.open(name, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-    except OSError as exc:
-        raise DeviceIOError(exc.errno, f"cannot open: {exc.strerror}", name) from exc
-    try:
-        if st is None:
-            os.fchmod(fd, 0o600)  # whatever the umask
-        elif stat.S_IMODE(st.st_mode) != 0o600:
-            warnings.warn(
-                f"{name}: insecure permissions {stat.S_IMODE(st.st_mode):04o}, "
-                f"fix with: chmod 0600 {name}",
-                SwapHeaderWarning,
-                stacklevel=2,
-            )
-        old_size = os.fstat(fd).st_size
-        head = os.pread(fd, _SIGNATURE_SPAN, 0)
-        foreign = foreign_signatures(head)
-        if foreign and not force:
-            kinds = ", ".join(f"{sig.kind} at offset {sig.offset}" for sig in foreign)
-            raise SignatureExistsError(
-                f"{name}: holds another signature ({kinds}); use force=True to overwrite it"
-            )
-        _allocate(fd, old_size, nbytes)
+        if not opened.created:
+            mode = insecure_mode(opened.st)
+            if mode is not None:
+                warnings.warn(
+                    f"{name}: insecure permissions {mode:04o}, fix with: chmod 0600 {name}",
+                    SwapHeaderWarning,
+                    stacklevel=3,
+                )
+            head = os.pread(fd, _SIGNATURE_SPAN, 0)
+            foreign = foreign_signatures(head)
+            probed = blkid_probe(fd)
+            found = _what_is_there(fd, old_size, head, foreign, probed)
+            if found is not None and not force:
+                raise SignatureExistsError(f"{name}: {found}; use force=True to overwrite it")
+        try:
+            _allocate(fd, old_size, nbytes)
+        except OSError as exc:
+            if not opened.created and os.fstat(fd).st_size != old_size:
+                os.ftruncate(fd, old_size)  # a partial reservation must not grow the file
+            raise DeviceIOError(
+                exc.errno,
+                f"cannot reserve {nbytes} bytes for the swap area: {exc.strerror}; nothing written",
+                name,
+            ) from exc
+        if probed and _blkid_foreign(probed):
+            _wipefs(fd)  # signatures blkid knows of and foreign_signatures() does not
         for sig in foreign:
             if sig.offset >= page_size:
                 os.pwrite(fd, bytes(sig.length), sig.offset)
@@ -629,23 +730,76 @@ def format_swapfile(
             warnings.warn(
                 f"{name}: contains holes; the kernel rejects such a swap file at swapon",
                 SwapHeaderWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         os.fsync(fd)
     except OSError as exc:
+        if isinstance(exc, DeviceIOError):
+            raise
         raise DeviceIOError(exc.errno, f"cannot write swap header: {exc.strerror}", name) from exc
-    finally:
-        os.close(fd)
-    return SwapHeader(
-        page_size=page_size,
-        version=1,
-        last_page=last_page,
-        nr_badpages=len(bad),
-        uuid=new_uuid,
-        label=label,
-        badpages=bad,
-        byteswapped=False,
+
+
+def _blkid_foreign(probed: dict[str, str]) -> list[str]:
+    """What blkid found that is not swap: ``TYPE=ext4 (filesystem)``, ``PTTYPE=gpt``."""
+    found = []
+    kind = probed.get("TYPE")
+    if kind is not None and kind != "swap":
+        usage = probed.get("USAGE")
+        found.append(f"TYPE={kind}" + (f" ({usage})" if usage else ""))
+    if "PTTYPE" in probed:
+        found.append(f"PTTYPE={probed['PTTYPE']} (partition table)")
+    return found
+
+
+def _what_is_there(
+    fd: int,
+    size: int,
+    head: bytes,
+    foreign: Sequence[ForeignSignature],
+    probed: dict[str, str] | None,
+) -> str | None:
+    """Why an existing file must not be overwritten without force, or None.
+
+    None for a swap area (a v1 or v0 magic at some page size, or blkid's
+    TYPE=swap) and for a file with nothing to lose (empty or all zeros).
+    """
+    parts = [f"{sig.kind} at offset {sig.offset}" for sig in foreign]
+    parts += [f"blkid: {what}" for what in _blkid_foreign(probed or {})]
+    if parts:
+        return f"holds another signature ({'; '.join(parts)})"
+    is_swap = any(
+        head[size_ - MAGIC_LEN : size_] in (SWAP_MAGIC, SWAP_MAGIC_V0) for size_ in PAGE_SIZES
     )
+    if is_swap or (probed or {}).get("TYPE") == "swap":
+        return None
+    offset = first_data(fd, size)
+    if offset is None:
+        return None
+    sample = os.pread(fd, 32, offset)
+    shown = "".join(chr(b) if 32 <= b < 127 else "." for b in sample)
+    return (
+        f"is not a swap area: it holds {size} bytes of data and no swap signature "
+        f"(first data at offset {offset}: {shown!r})"
+    )
+
+
+def _wipefs(fd: int) -> None:
+    """``wipefs --all`` on the open file, where util-linux is installed (force only)."""
+    import contextlib
+    import shutil
+    import subprocess
+
+    wipefs = shutil.which("wipefs")
+    if wipefs is None:
+        return
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(
+            [wipefs, "--all", "--force", "--quiet", f"/dev/fd/{fd}"],
+            pass_fds=(fd,),
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
 def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
@@ -662,12 +816,17 @@ def _allocate(fd: int, old_size: int, new_size: int) -> None:
     ``posix_fallocate`` leaves existing data alone and allocates zero blocks
     for holes and the extension (no holes, as the kernel needs for a swap
     file). Where it is unsupported the extension is written with zeros.
+    A file system without room raises (ENOSPC) before any data is written.
     """
     try:
         os.posix_fallocate(fd, 0, new_size)
         return
-    except (AttributeError, OSError):
+    except AttributeError:  # not on this platform
         pass
+    except OSError as exc:
+        # Only "cannot fallocate here" falls back; ENOSPC, EFBIG, EIO are answers.
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
     chunk = bytes(1 << 20)
     offset = old_size
     while offset < new_size:

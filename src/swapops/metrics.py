@@ -70,6 +70,15 @@ def layers_of(system: SwapSystem) -> list[SwapDevice]:
     return [dev for top in system.devices for dev in top.layers()]
 
 
+def _slot_layer(kind: str, holds: str) -> bool:
+    """Whether a layer's ``used`` counts as storage slots: a physical or buffer
+    layer, unless it stores nothing (flashbuf, a buffer, hands out the slots
+    of its segments; a ghost swapfile's slots are only names)."""
+    if kind == "physical":
+        return holds != "nothing"
+    return kind == "buffer"
+
+
 def _num(stats: Mapping[str, Any], key: str) -> float:
     value = stats.get(key, 0)
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -82,6 +91,7 @@ def layer_report(dev: SwapDevice, position: int) -> dict[str, Any]:
         "position": position,
         "module": dev.NAME,
         "kind": dev.KIND,
+        "holds": dev.holds(),
         "size": dev.size,
         "used": dev.used,
         "stats": clean(dev.stats()),
@@ -125,9 +135,10 @@ def totals(system: SwapSystem, areas: Iterable[Mapping[str, Any]],
     flash = False
     for area in areas:
         # Slots backed by storage: the top-most buffer or physical layer hands them out
-        # (flashbuf claims its whole device below as segments up front).
+        # (flashbuf claims its whole device below as segments up front). A layer
+        # that stores nothing (a ghost swapfile) gives entries an identity only.
         for layer in area["layers"]:
-            if layer["kind"] in ("physical", "buffer"):
+            if _slot_layer(layer["kind"], layer.get("holds", "any")):
                 t["slots_used"] += layer["used"]
                 break
         for layer in area["layers"]:
@@ -137,7 +148,12 @@ def totals(system: SwapSystem, areas: Iterable[Mapping[str, Any]],
             t["kernel_static_bytes"] += _num(layer["kernel_overhead"], "static_bytes")
             t["modeled_time_ns"] += _num(st, "modeled_time_ns")
             if kind == "physical":
-                t["device_slots_used"] += layer["used"]
+                if layer.get("holds", "any") != "nothing":
+                    t["device_slots_used"] += layer["used"]
+                if "pool_pages" in st:  # a compressed device (zram): its pool is memory too
+                    t["pool_pages"] += _num(st, "pool_pages")
+                    t["stored_pages"] += _num(st, "stored_pages")
+                    t["stored_bytes"] += _num(st, "stored_bytes")
                 if "flash_nand_writes" in st:
                     flash = True
                     t["host_writes"] += _num(st, "flash_host_writes")
@@ -191,7 +207,7 @@ class Sampler:
         self._slots = []  # per area, the layer whose used counts as slots_used
         for top in self.system.devices:
             for dev in top.layers():
-                if dev.KIND in ("physical", "buffer"):
+                if _slot_layer(dev.KIND, dev.holds()):
                     self._slots.append(dev)
                     break
 

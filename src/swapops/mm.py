@@ -20,7 +20,9 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
 * **page-out**: a dirty page is written with ``swap_out``; a clean page still
   in the swap cache is dropped without a rewrite (``swap_dup`` per mapping,
   then ``swap_cache_drop``). ``OutOfSwapSpaceError`` leaves the page in
-  memory (activated) and reclaim backs off for a while.
+  memory (activated) and reclaim backs off for a while; a
+  ``WriteActivateError`` (a device refused this page only, the kernel's
+  ``AOP_WRITEPAGE_ACTIVATE``) activates the page and reclaim goes on.
 * **faults**: a swap PTE is faulted in from the swap cache (minor,
   ``swapin_cache_hits``) or read with ``swap_in(entry, cache=True)`` (major,
   ``pgmajfault``, as ``do_swap_page`` counts it) with **readahead** as
@@ -34,7 +36,8 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   count ``swap_ra``, a later fault finding one ``swap_ra_hit``. The page
   stays in the swap cache, clean, so a later reclaim costs no write; a store
   to it drops the swap copy (or copies the page if another PTE still shares
-  it: COW).
+  it: COW). A ``SWP_SYNCHRONOUS_IO`` area (zram) reads no ahead and frees
+  the swap-cache copy once the page is mapped (``do_swap_page``).
 * **workingset**: every eviction leaves a shadow (``nonresident_age`` then) on
   the entry; a page coming back from swap (fault or readahead) with a refault
   distance within the active list is activated (``workingset_refault``,
@@ -57,8 +60,14 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   entry (swap count 0) loses its copy; it becomes dirty and exclusive
   (counted in ``swap_cache_freed_full``). Not modeled: the allocator's own
   reclaim of cache-only slots when full (``__try_to_reclaim_swap``, in the
-  core) and ``should_try_to_free_swap``'s unconditional free on
-  ``SWP_SYNCHRONOUS_IO`` devices (recent kernels).
+  core).
+* **synchronous-IO areas** (``SWP_SYNCHRONOUS_IO``: zram; the core's
+  :meth:`~swapops.system.SwapSystem.swapin_flags`): a swap-in fault reads only
+  the faulting entry (no readahead) and, once the page is mapped, drops the
+  swap-cache copy if no other PTE references the entry, as ``do_swap_page``
+  and ``should_try_to_free_swap`` do on such areas (the slot is freed on
+  swap-in). A top layer may answer per entry (vswap's Swap Table Edition frees
+  entries not backed by a physical slot).
 * **fork** shares frames (write-protected, COW) and duplicates swap entries
   (``swap_dup``); **exit** and **munmap** free frames and entries.
 * **swapoff**: the model is the page-table owner (:class:`swapops.system.SwapOwner`):
@@ -105,19 +114,20 @@ from typing import Any
 
 from .constants import PMD_ORDER
 from .contentref import ContentCache
+from .device import SWAPIN_FREE_CACHE, SWAPIN_NO_READAHEAD
 from .errors import (
     ConfigError,
     DeviceIOError,
     FolioSplitRequired,
     OutOfSwapSpaceError,
     SwapOpsError,
-    WritepageActivate,
+    WriteActivateError,
 )
 from .folio import Folio
 from .shrinker import reclaim_priority, shrink_slab
 from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
-from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN
+from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN, whole_number
 
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12  # reclaim's first priority: scan lists >> 12 (mm/vmscan.c)
@@ -199,6 +209,7 @@ class MM:
                 f"RAM of {ram_pages} pages ({ram_pages * PAGE_SIZE // 1024}K) is too small"
                 f" (at least {4 * SWAP_CLUSTER_MAX} pages, {4 * SWAP_CLUSTER_MAX * PAGE_SIZE // 1024}K)"
             )
+        page_cluster = whole_number("page_cluster", page_cluster)
         if not 0 <= page_cluster <= 10:
             raise ConfigError(f"page_cluster {page_cluster} out of range (0..10)")
         orders = sorted({int(o) for o in thp_orders}, reverse=True)
@@ -285,6 +296,9 @@ class MM:
         self._swap_free = s.swap_free
         self._swap_count = s.swap_count
         self._cache_drop = s.swap_cache_drop
+        # SWP_SYNCHRONOUS_IO hook: per swap-in fault, the area says whether to
+        # skip readahead and free the swap-cache copy once mapped (see below).
+        self._swapin_flags = s.swapin_flags
 
     # ------------------------------------------------------------------ replay
 
@@ -551,8 +565,11 @@ class MM:
                 self.f_vp[frame] = vp
             self.f_ref[frame] = 1
             pt[vp] = frame
+            flags = self._swapin_flags(entry)
             self._swap_free(entry)  # the PTE's reference; the swap cache keeps the entry
-            if self._swap_full():
+            if flags & SWAPIN_FREE_CACHE:
+                self._free_swap(frame, "swap_cache_freed_swapin")
+            elif self._swap_full():
                 self._free_swap(frame)
             return frame
         frame = self._alloc()
@@ -578,10 +595,13 @@ class MM:
         self._lru_add(frame, 2 if self._refault(entry) else 1)
         self.cache[entry] = frame
         pt[vp] = frame
+        flags = self._swapin_flags(entry)
         self._swap_free(entry)
-        if readahead and self.page_cluster:
+        if readahead and self.page_cluster and not flags & SWAPIN_NO_READAHEAD:
             self._readahead(pid, pt, vp, entry)
-        if self._swap_full():
+        if flags & SWAPIN_FREE_CACHE:
+            self._free_swap(frame, "swap_cache_freed_swapin")
+        elif self._swap_full():
             self._free_swap(frame)
         return frame
 
@@ -721,7 +741,7 @@ class MM:
         total, used = self.system.swap_usage()
         return (total - used) * 2 < total
 
-    def _free_swap(self, frame: int) -> bool:
+    def _free_swap(self, frame: int, counter: str = "swap_cache_freed_full") -> bool:
         """``folio_free_swap``: drop the swap copy of a mapped swap-cache page
         whose entry no PTE references any more; the page becomes dirty (its
         next reclaim writes it to a new slot). False if it must keep it."""
@@ -736,7 +756,7 @@ class MM:
         self.f_ra[frame] = 0
         if len(maps) == 1:
             self.f_wp[frame] = 0  # exclusive now: do_swap_page maps it writable
-        self.counters["swap_cache_freed_full"] += 1
+        self.counters[counter] += 1
         return True
 
     def _wp_fault(self, frame: int, pid: int, pt: dict[int, Any], vp: int) -> None:
@@ -777,6 +797,7 @@ class MM:
         budget = 2 * self.nr_used + 2 * SWAP_CLUSTER_MAX
         run_work = self.system.run_work
         total = 0
+        refused = c["swapout_activated"]
         while self.ram_pages - self.nr_used < self.wmark_high and budget > 0:
             nr_file = self._file_scan() if self.nr_file else 0
             if nr_file:
@@ -792,6 +813,10 @@ class MM:
                 break
             if not scanned and not freed:
                 break
+        if c["swapout_activated"] > refused and self.ram_pages - self.nr_used < self.wmark_high:
+            # Pages were refused one by one (WriteActivateError) and reclaim fell
+            # short: back off as for a full swap, or every fault would rescan the LRU.
+            self._backoff_until = self.nr_faults + _BACKOFF
         shrinkers = self.system.shrinkers()
         if shrinkers:
             shrink_slab(shrinkers, reclaim_priority(total, self.nr_lru[1] + self.nr_lru[2]))
@@ -988,7 +1013,7 @@ class MM:
         PTEs then hold one order-0 entry per page
         (:meth:`~swapops.system.SwapSystem.swap_split`), so faults, frees and
         readahead treat them page by page as 6.12 does on a block device. A
-        layer that cannot take it now (:class:`~swapops.errors.WritepageActivate`,
+        layer that cannot take it now (:class:`~swapops.errors.WriteActivateError`,
         vswap v5) has it activated whole.
         """
         nr = len(frames)
@@ -1017,7 +1042,7 @@ class MM:
                 self._lru_add(f, 2)
                 activated += 1
             return freed, activated
-        except WritepageActivate:
+        except WriteActivateError:
             c["large_pageout_activated"] += 1
             self._activate_large(head, nr)
             return 0, nr
@@ -1089,6 +1114,10 @@ class MM:
                 folio.data = self.content(ck)
             try:
                 entry = self._swap_out(folio)
+            except WriteActivateError:  # AOP_WRITEPAGE_ACTIVATE: this page stays, reclaim goes on
+                c["swapout_failures"] += 1
+                c["swapout_activated"] += 1
+                return False
             except OutOfSwapSpaceError:
                 c["swapout_failures"] += 1
                 self._backoff_until = self.nr_faults + _BACKOFF
@@ -1300,7 +1329,7 @@ COUNTERS = (
     "swapoff_pte_visits", "swap_cache_freed_full", "workingset_refault_anon", "workingset_activate_anon",
     "thp_swpout", "thp_swpout_fallback", "thp_split_page", "mthp_anon_fault_alloc", "mthp_swpout",
     "mthp_swpout_fallback", "mthp_split", "large_pageout_activated", "pgscan_file", "pgsteal_file",
-    "writeback_folios_freed",
+    "writeback_folios_freed", "swap_cache_freed_swapin", "swapout_activated",
 )
 
 

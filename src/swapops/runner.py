@@ -27,6 +27,7 @@ from typing import Any
 from .content import ContentMix, mix_from_record
 from .device import SwapDevice
 from .errors import ConfigError, SwapOpsError
+from .files import check_seed
 from .metrics import Sampler, area_report, clean, totals
 from .mm import MM
 from .registry import SwapPluginWarning
@@ -48,6 +49,23 @@ DEFAULT_STACKS: tuple[str, ...] = (
     "flashbuf>swapfile:device=flash",
     "vswap>flashbuf>swapfile:device=flash",
 )
+
+#: The designs of the 2026 thread (``swapops compare --designs debate``): mainline
+#: swap and zswap, zswap on a ghost swapfile, vswap (v5 and the Swap Table
+#: Edition) over zswap, and zram alone and with a backing device whose idle
+#: pages a daemon writes back every 100 ms of simulated time (docs/zram.md).
+DEBATE_STACKS: tuple[str, ...] = (
+    "swapfile:device=nvme",
+    "zswap>swapfile:device=nvme",
+    "zswap>ghost",
+    "vswap>zswap>swapfile:device=nvme",
+    "vswap:edition=ste>zswap>swapfile:device=nvme",
+    "zram",
+    "zram:writeback=idle,writeback_interval=100000000>swapfile:device=nvme",
+)
+
+#: Named sets of stacks for ``swapops compare --designs NAME``.
+DESIGN_PRESETS: dict[str, tuple[str, ...]] = {"default": DEFAULT_STACKS, "debate": DEBATE_STACKS}
 
 DEFAULT_RAM = "16M"
 # 96 MiB of swap (24,575 slots) for the default workload's 10,240 pages: even
@@ -139,9 +157,11 @@ class Run:
         self._rss0 = _rss_kib()
         if memory == "tracemalloc":
             tracemalloc.start()
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.ram_bytes = parse_size(ram)
         ram_pages = self.ram_bytes // PAGE_SIZE
+        if mix is not None and not isinstance(mix, Mapping):
+            raise ConfigError(f"mix must be a mapping of content parts to fractions, not {mix!r}")
         self.mix = ContentMix.from_parts(mix, seed=self.seed)
         self.system = quiet_system(self.seed)
         if not isinstance(cpus, int) or isinstance(cpus, bool) or not 1 <= cpus <= 1024:
@@ -363,6 +383,8 @@ def build_workload(
     """A built-in workload by name, sized from RAM unless ``pages`` is given."""
     if not isinstance(workload, str):
         return workload
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(f"workload parameters must be a mapping of names to numbers, not {params!r}")
     if pages is None:
         pages = int(parse_size(ram) // PAGE_SIZE * DEFAULT_FOOTPRINT)
     return make_workload(
@@ -412,6 +434,7 @@ def run(
     """
     if seed is None:
         seed = workload.seed if isinstance(workload, TraceWorkload) else 0
+    seed = check_seed(seed)
     wl = build_workload(workload, ram=ram, seed=seed, events=events, pages=pages, processes=processes,
                         write_fraction=write_fraction, params=workload_params)
     r = Run(seed=seed, ram=ram, mix=_trace_mix(wl, mix), page_cluster=page_cluster, cpus=cpus,
@@ -520,6 +543,6 @@ def _drain(queue: Any, progress: Callable[[str, int], None] | None, timeout: flo
 
 
 __all__ = [
-    "DEFAULT_STACKS", "DEFAULT_RAM", "DEFAULT_SWAP", "DEFAULT_EVENTS", "SCHEMA", "Run", "run", "compare",
+    "DEFAULT_STACKS", "DEBATE_STACKS", "DESIGN_PRESETS", "DEFAULT_RAM", "DEFAULT_SWAP", "DEFAULT_EVENTS", "SCHEMA", "Run", "run", "compare",
     "backend_of", "build_workload", "check_stacks", "missing_modules", "quiet_system",
 ]

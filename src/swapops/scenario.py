@@ -39,6 +39,7 @@ from typing import Any
 
 from .content import mix_from_record
 from .errors import ConfigError
+from .files import check_path, decode_error, open_binary
 from .metrics import TOTAL_KEYS
 from .runner import DEFAULT_RAM, DEFAULT_SWAP, Progress, Run, build_workload
 from .sizes import parse_size
@@ -67,6 +68,14 @@ def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _path(value: Any) -> bool:
+    try:
+        check_path(value)
+    except ConfigError:
+        return False
+    return True
+
+
 def _size(value: Any) -> bool:
     if _int(value):
         return bool(value >= 0)
@@ -81,7 +90,7 @@ def _size(value: Any) -> bool:
 
 #: Types of the scalar keys: a check and what the error says is expected.
 _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (_int, "an integer"),
+    "seed": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
     "ram": (_size, 'a size such as "16M" or a number of bytes'),
     "page_cache": (_size, 'a size such as "4M" or a number of bytes'),
     "page_cluster": (lambda v: _int(v) and 0 <= v <= 10, "an integer from 0 to 10"),
@@ -98,7 +107,7 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "priority": (lambda v: _int(v) and -1 <= v <= 32767, "an integer from -1 to 32767"),
     "options": (lambda v: isinstance(v, Mapping), "a table of module options"),
     "name": (lambda v: isinstance(v, str), "a workload name"),
-    "trace": (lambda v: isinstance(v, str), "a trace file path"),
+    "trace": (_path, "a trace file path (a non-empty string without NUL)"),
     "events": (lambda v: _int(v) and v > 0, "a positive integer"),
     "pages": (lambda v: _int(v) and v > 0, "a positive integer"),
     "processes": (lambda v: _int(v) and v > 0, "a positive integer"),
@@ -114,7 +123,7 @@ _TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
         "a list of metric names",
     ),
-    "plot": (lambda v: isinstance(v, str), "a .png file name"),
+    "plot": (_path, "a .png file name"),
 }
 
 
@@ -127,14 +136,14 @@ def _check_types(where: str, table: Mapping[str, Any]) -> None:
 
 def load_scenario(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and validate a scenario file; return it as a dict with ``base`` (its directory)."""
-    name = os.fspath(path)
+    name = check_path(path, "scenario")
     try:
-        with open(name, "rb") as f:
+        with open_binary(name, what="scenario") as f:  # a FIFO or a device is refused, no hang
             data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"scenario {name}: no such file") from None
     except OSError as exc:
         raise ConfigError(f"scenario {name}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise decode_error("scenario", name, exc) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"scenario {name}: not valid TOML: {exc}") from None
     return parse_scenario(data, base=os.path.dirname(os.path.abspath(name)))
@@ -153,6 +162,11 @@ def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
         _check_types(f"[[swapon]] #{i}", step)
         if not isinstance(step.get("stack"), str):
             raise ConfigError(f"scenario: [[swapon]] #{i} needs stack = \"...\"")
+        clash = sorted(set(step.get("options", {})) & {"size", "priority"})
+        if clash:  # swapon() takes them as arguments of its own
+            raise ConfigError(
+                f"scenario: [[swapon]] #{i}: give {clash[0]} in the step ({clash[0]} = ...), not in its options"
+            )
         steps.append(step)
     scn["swapon"] = steps
     wl = _check_keys("[workload]", scn.get("workload", {}), WORKLOAD_KEYS)

@@ -159,6 +159,14 @@ def check_stack(modules: Sequence[str], registry: ModuleRegistry) -> list[type[S
                 f"{cls.NAME} cannot sit on {below.NAME}{through}: {cls.NAME} accepts {kinds} devices "
                 f"below it, {below.NAME} is {below.KIND}"
             )
+        need = HOLD_LEVELS.index(cls.LOWER_HOLDS)
+        if need and HOLD_LEVELS.index(chain_holds(classes[i + 1 :])) < need:
+            below_names = ">".join(c.NAME for c in classes[i + 1 :])
+            raise InvalidStackError(
+                f"{cls.NAME} cannot sit on {below_names}: {cls.NAME} needs a device below that keeps "
+                f"{HOLDS_TEXT[cls.LOWER_HOLDS].replace(' only', '')}, {below_names} keeps "
+                f"{HOLDS_TEXT[chain_holds(classes[i + 1 :])]}"
+            )
     counts: dict[str, int] = {}
     for cls in classes:
         counts[cls.NAME] = counts.get(cls.NAME, 0) + 1

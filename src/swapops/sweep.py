@@ -41,6 +41,7 @@ import difflib
 import functools
 import hashlib
 import inspect
+import io
 import itertools
 import json
 import os
@@ -48,10 +49,11 @@ import pathlib
 import string
 import time
 import tomllib
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, ExecutorError
+from .files import check_output, check_path, decode_error, open_binary, read_text
 
 EXECUTORS = ("serial", "process", "dask")
 WALL_FIELDS = ("wall_s",)
@@ -63,16 +65,19 @@ DEFAULT_METRIC_PREFIXES = ("totals.", "mm.")
 
 def load_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read and check a sweep file; return its ``[sweep]`` table."""
+    name = check_path(path, "sweep file")
     try:
-        with open(path, "rb") as f:
+        with open_binary(name, what="sweep file") as f:  # a FIFO or a device is refused, no hang
             data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"sweep file {os.fspath(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"sweep file {name}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8
+        raise decode_error("sweep file", name, exc) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{os.fspath(path)}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{name}: not valid TOML: {exc}") from None
     spec = data.get("sweep")
     if not isinstance(spec, dict):
-        raise ConfigError(f"{os.fspath(path)}: no [sweep] table")
+        raise ConfigError(f"{name}: no [sweep] table")
     return check_spec(spec)
 
 
@@ -113,7 +118,7 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     stacks = spec.get("stacks")
     if isinstance(stacks, str):
         stacks = [stacks]
-    if not stacks or not all(isinstance(s, str) for s in stacks):
+    if not isinstance(stacks, list) or not stacks or not all(isinstance(s, str) for s in stacks):
         raise ConfigError("sweep: 'stacks' must be a non-empty list of stack strings")
     spec["stacks"] = list(stacks)
     if "workload" in spec and "workloads" in spec:
@@ -133,9 +138,9 @@ def check_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     ):
-        raise ConfigError("sweep: 'seeds' must be a list of integers (or a count)")
+        raise ConfigError("sweep: 'seeds' must be a list of integers >= 0 (or a count)")
     if len(set(seeds)) != len(seeds):
         raise ConfigError("sweep: 'seeds' lists a seed twice")
     spec["seeds"] = list(seeds)
@@ -285,11 +290,9 @@ def flatten(result: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run one point; return its row. Never raises: an error becomes the row's ``error``."""
-    from .runner import run
-
-    row: dict[str, Any] = {
+def _row(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The identifying columns of a point's row (no metrics yet, no error)."""
+    return {
         "point_id": point_id(config),
         "stack": config["stack"],
         "design": config.get("stack_template", config["stack"]),
@@ -299,6 +302,18 @@ def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -
         "config": json.dumps(config, sort_keys=True, default=str),
         "error": None,
     }
+
+
+def failed_row(config: Mapping[str, Any], error: str) -> dict[str, Any]:
+    """The row of a point that produced no result of its own (its worker died)."""
+    return {**_row(config), "error": error, "wall_s": None}
+
+
+def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run one point; return its row. Never raises: an error becomes the row's ``error``."""
+    from .runner import run
+
+    row = _row(config)
     start = time.perf_counter()
     try:
         result = run(config["stack"], config["workload"], seed=config["seed"], **config["run"])
@@ -318,85 +333,242 @@ def run_point(config: Mapping[str, Any], metrics: Sequence[str] | None = None) -
     return row
 
 
+PointFn = Callable[[Mapping[str, Any], Sequence[str] | None], dict[str, Any]]
+
+
 # ----------------------------------------------------------------------------- executors
+#
+# An executor starts the points at once and is then iterated for rows as they
+# finish. On an interruption the driver calls stop(): queued points are not
+# run, running ones are abandoned (their workers killed, not left computing),
+# and the rows that finished but were not yet taken are handed back so that
+# none is lost. close() releases everything after a normal end.
 
 
-def _serial(
-    points: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None, **_: Any
-) -> Generator[dict[str, Any], None, None]:
-    for config in points:
-        yield run_point(config, metrics)
+class _Serial:
+    def __init__(self, points: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None,
+                 point: PointFn, **_: Any) -> None:
+        self._rows = (point(config, metrics) for config in points)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._rows
+
+    def stop(self) -> list[dict[str, Any]]:
+        return []  # the interrupted point was running here: nothing else finished
+
+    def close(self) -> None:
+        self._rows.close()
 
 
-def _process(
-    points: Sequence[Mapping[str, Any]],
-    metrics: Sequence[str] | None,
-    *,
-    workers: int | None = None,
-    **_: Any,
-) -> Generator[dict[str, Any], None, None]:
-    import concurrent.futures
-    import multiprocessing
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them (kills them) at once:
+    a terminal sends SIGINT to the whole process group."""
+    import signal
 
-    context = multiprocessing.get_context("spawn")  # no state inherited from the parent
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers or os.cpu_count(), mp_context=context
-    )
-    try:
-        futures = [pool.submit(run_point, config, metrics) for config in points]
-        for future in concurrent.futures.as_completed(futures):
-            yield future.result()
-    except BaseException:
-        # Interrupted (Ctrl-C, or the consumer stopped): queued points are
-        # cancelled, not run; the rows already yielded are in the journal.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _dask(
-    points: Sequence[Mapping[str, Any]],
-    metrics: Sequence[str] | None,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    **_: Any,
-) -> Generator[dict[str, Any], None, None]:
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ConfigError(
-            "the dask executor needs the optional extra: pip install 'swapops[dask]'"
-        ) from None
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
+class _Process:
+    """A local pool of spawned processes (``concurrent.futures``)."""
+
+    def __init__(self, points: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None,
+                 point: PointFn, *, workers: int | None = None, **_: Any) -> None:
+        import concurrent.futures
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no state inherited from the parent
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers or os.cpu_count(), mp_context=context, initializer=_ignore_sigint
         )
-        client = Client(cluster)
-    futures = []
-    try:
-        futures = client.map(run_point, list(points), metrics=metrics, pure=False)
-        for future in as_completed(futures):
-            yield future.result()
-    except BaseException:
-        client.cancel(futures)  # queued points are not run after an interruption
-        raise
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        self._futures = [self._pool.submit(point, config, metrics) for config in points]
+        self._taken: set[Any] = set()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        import concurrent.futures
+        from concurrent.futures.process import BrokenProcessPool
+
+        for future in concurrent.futures.as_completed(self._futures):
+            self._taken.add(future)
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                left = len(self._futures) - len(self._taken) + 1
+                raise ExecutorError(
+                    f"sweep: a worker process died (killed by a signal, out of memory, or a crash); "
+                    f"{left} points not run, the finished rows are kept: run again to resume, "
+                    "or use --executor serial or dask, which record such a point as a failed row"
+                ) from None
+
+    def stop(self) -> list[dict[str, Any]]:
+        for future in self._futures:
+            future.cancel()
+        rows = [
+            f.result()
+            for f in self._futures
+            if f not in self._taken and f.done() and not f.cancelled() and f.exception() is None
+        ]
+        # concurrent.futures cannot stop a running call; its workers ignore SIGINT
+        # (_ignore_sigint) and would finish their points before the interpreter
+        # exits. Python 3.14 has kill_workers(); before it, the pool's processes.
+        kill = getattr(self._pool, "kill_workers", None)
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if kill is not None:
+            kill()
+        for proc in processes:
+            proc.kill()
+        for proc in processes:
+            proc.join(5)
+        return rows
+
+    def close(self) -> None:
+        self._pool.shutdown()
 
 
-_EXECUTORS: dict[str, Callable[..., Generator[dict[str, Any], None, None]]] = {
-    "serial": _serial,
-    "process": _process,
-    "dask": _dask,
+#: A Dask sweep with no worker for this long gives up with an ExecutorError.
+DASK_WORKER_TIMEOUT_S = 60.0
+
+
+class _Dask:
+    """A Dask cluster: a running scheduler's address, or a LocalCluster.
+
+    Points are handed to the scheduler as workers can take them (as many in
+    flight as the cluster has threads), not all at once: a worker then holds
+    the one point it runs, so when a point kills its worker (a crash, the
+    out-of-memory killer) the scheduler suspects that point alone. It retries
+    it on another worker (``distributed.scheduler.allowed-failures`` times)
+    and then gives up with ``KilledWorker``, which becomes the point's failed
+    row; the sweep goes on. A taken result is released at once, so it is not
+    recomputed when the worker that held it dies later.
+    """
+
+    _POLL_S = 0.5
+
+    def __init__(self, points: Sequence[Mapping[str, Any]], metrics: Sequence[str] | None,
+                 point: PointFn, *, workers: int | None = None, scheduler: str | None = None,
+                 worker_timeout: float | None = None, **_: Any) -> None:
+        import collections
+
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError(
+                "the dask executor needs the optional extra: pip install 'swapops[dask]'"
+            ) from None
+        self._timeout = DASK_WORKER_TIMEOUT_S if worker_timeout is None else float(worker_timeout)
+        self._where = f"the scheduler at {scheduler}" if scheduler else "the local cluster"
+        self._point, self._metrics = point, metrics
+        self._todo = collections.deque(points)
+        self._pending: dict[Any, Mapping[str, Any]] = {}  # in flight: future -> its point
+        self._cluster = None
+        if scheduler:
+            try:
+                self._client = Client(scheduler, timeout=self._timeout)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise ExecutorError(f"dask: cannot reach {self._where}: {exc or type(exc).__name__}") from None
+        else:
+            self._cluster = LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            self._client = Client(self._cluster)
+
+    def _threads(self) -> int:
+        """Worker threads connected now (0: no worker)."""
+        try:
+            return sum(self._client.nthreads().values())
+        except (OSError, TimeoutError) as exc:
+            raise self._lost(exc) from None
+
+    def _fill(self, threads: int) -> None:
+        # At least one in flight, so that a cluster without workers is noticed and timed.
+        while self._todo and len(self._pending) < max(threads, 1):
+            config = self._todo.popleft()
+            self._pending[self._client.submit(self._point, config, self._metrics, pure=False)] = config
+
+    def _left(self) -> int:
+        return len(self._pending) + len(self._todo)
+
+    def _lost(self, exc: BaseException) -> ExecutorError:
+        return ExecutorError(
+            f"dask: lost {self._where} ({type(exc).__name__}: {exc}); {self._left()} points not run, "
+            "the finished rows are kept: run again to resume"
+        )
+
+    def _take(self, future: Any) -> dict[str, Any]:
+        from distributed import KilledWorker
+
+        config = self._pending.pop(future)
+        try:
+            row: dict[str, Any] = future.result()
+        except KilledWorker as exc:  # the point kills whichever worker runs it
+            row = failed_row(
+                config,
+                f"KilledWorker: the point's worker died each time it ran it "
+                f"(a crash or the out-of-memory killer): {exc}",
+            )
+        future.release()
+        return row
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        from distributed import wait
+
+        idle_since: float | None = None
+        threads = self._threads()
+        self._fill(threads)
+        while self._pending:
+            try:
+                done = wait(list(self._pending), timeout=self._POLL_S, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
+            except Exception as exc:  # futures cancelled: the scheduler went away
+                raise self._lost(exc) from None
+            for future in done:
+                yield self._take(future)
+            threads = self._threads()
+            self._fill(threads)
+            if done or threads:
+                idle_since = None
+                continue
+            now = time.monotonic()
+            idle_since = now if idle_since is None else idle_since
+            if now - idle_since >= self._timeout:
+                raise ExecutorError(
+                    f"dask: no worker connected to {self._where} for {self._timeout:g} s; "
+                    f"{self._left()} points not run, the finished rows are kept: start workers "
+                    "and run again to resume"
+                )
+
+    def stop(self) -> list[dict[str, Any]]:
+        import contextlib
+
+        self._todo.clear()  # queued points are not run
+        rows = []
+        for future in [f for f in self._pending if f.status in ("finished", "error")]:
+            with contextlib.suppress(Exception):  # a result that cannot be fetched is rerun later
+                rows.append(self._take(future))
+        with contextlib.suppress(Exception):
+            self._client.cancel(list(self._pending))
+        self.close()
+        return rows
+
+    def close(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            self._client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()
+            self._cluster = None
+
+
+_EXECUTORS: dict[str, Callable[..., Any]] = {
+    "serial": _Serial,
+    "process": _Process,
+    "dask": _Dask,
 }
 
 
@@ -412,7 +584,8 @@ class ResultStore:
     """
 
     def __init__(self, out: str | os.PathLike[str]) -> None:
-        self.out = pathlib.Path(out)
+        # An existing FIFO or device would block or take the appends: refused.
+        self.out = pathlib.Path(check_output(out, "output"))
         suffix = self.out.suffix.lower()
         if suffix not in (".jsonl", ".csv", ".parquet"):
             raise ConfigError(f"output {self.out}: use a .jsonl, .csv or .parquet file")
@@ -429,6 +602,7 @@ class ResultStore:
             if self.format == "jsonl"
             else self.out.with_name(self.out.name + ".journal.jsonl")
         )
+        check_output(self.journal, "journal")
 
     def load(self) -> list[dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
@@ -442,6 +616,11 @@ class ResultStore:
                 if isinstance(row.get("point_id"), str):
                     rows[row["point_id"]] = row
         return list(rows.values())
+
+    def repair(self) -> None:
+        """Drop a journal line an interruption cut (its point is not counted done)."""
+        if self.journal.exists():
+            self._drop_cut_line()
 
     def _drop_cut_line(self) -> None:
         """Cut a last line left without its newline by an interruption, so the
@@ -493,16 +672,27 @@ def write_results(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None
 
 def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Rows of a results file (.jsonl, .csv or .parquet)."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ConfigError(f"results file {os.fspath(path)!r} does not exist")
+    path = pathlib.Path(check_path(path, "results file"))
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return _read_jsonl(path)
     if suffix == ".csv":
-        with open(path, newline="") as f:
-            return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        text = read_text(path, what="results file")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = []
+        try:
+            for row in reader:
+                if None in row or None in row.values():  # DictReader's marks of a ragged line
+                    raise ConfigError(
+                        f"results file {os.fspath(path)}, line {reader.line_num}: "
+                        f"{'more' if None in row else 'fewer'} fields than the header"
+                    )
+                rows.append({k: _number(v) for k, v in row.items()})
+        except csv.Error as exc:
+            raise ConfigError(f"results file {os.fspath(path)}: not a readable CSV file: {exc}") from None
+        return rows
     if suffix == ".parquet":
+        open_binary(path, what="results file").close()  # exists, a regular file: no hang
         try:
             import pyarrow.parquet as pq
         except ImportError:
@@ -519,8 +709,8 @@ def read_results(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines file. A last line cut short (an interrupted sweep)
     is skipped, as the journal loader does; a damaged line before it is refused."""
-    with open(path) as f:
-        lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+    text = read_text(path, what="results file")  # JSON lines are UTF-8
+    lines = [(n, line) for n, line in enumerate(io.StringIO(text, newline=None), 1) if line.strip()]
     rows = []
     for i, (n, line) in enumerate(lines):
         try:
@@ -553,6 +743,14 @@ def _number(text: str) -> Any:
 # ----------------------------------------------------------------------------- driver
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a sweep; every row finished before it is in the output."""
+
+    def __init__(self, out: str, kept: int, total: int) -> None:
+        super().__init__(f"{kept} of {total} points in {out}; run again to resume")
+        self.out, self.kept, self.total = out, kept, total
+
+
 def run_sweep(
     spec: Mapping[str, Any],
     out: str | os.PathLike[str],
@@ -562,15 +760,33 @@ def run_sweep(
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     limit: int | None = None,
+    worker_timeout: float | None = None,
+    point: PointFn = run_point,
 ) -> list[dict[str, Any]]:
     """Run every point not already in ``out``; return all rows (old and new).
 
+    An interruption (Ctrl-C) stops at once: queued points are not run,
+    running ones are abandoned (a pool's workers killed), every finished row
+    is written, and :class:`SweepInterrupted` (a ``KeyboardInterrupt``) says
+    how many. An executor that cannot go on (a dead pool, no Dask worker for
+    ``worker_timeout`` seconds, a lost scheduler) raises
+    :class:`~swapops.errors.ExecutorError`, the finished rows kept the same way.
+
     :param limit: stop after this many new points (for tests of resumption).
+    :param worker_timeout: Dask only: seconds without any worker before giving
+        up (default :data:`DASK_WORKER_TIMEOUT_S`).
+    :param point: the function that runs one point (:func:`run_point`; tests
+        give one that crashes its worker).
     """
     if executor not in _EXECUTORS:
         raise ConfigError(f"unknown executor {executor!r} (executors: {', '.join(EXECUTORS)})")
     if scheduler and executor != "dask":
         raise ConfigError("--scheduler needs --executor dask")
+    if worker_timeout is not None and not (
+        isinstance(worker_timeout, (int, float)) and not isinstance(worker_timeout, bool)
+        and 0 < worker_timeout < float("inf")
+    ):
+        raise ConfigError(f"worker_timeout must be a positive number of seconds, not {worker_timeout!r}")
     spec = check_spec(spec)
     store = ResultStore(out)
     points = expand(spec)
@@ -583,16 +799,31 @@ def run_sweep(
     if progress:
         progress(finished, total)
     rows = dict(done)
-    results = _EXECUTORS[executor](todo, spec.get("metrics"), workers=workers, scheduler=scheduler)
+
+    def record(row: dict[str, Any]) -> None:
+        store.append(row)
+        rows[row["point_id"]] = row
+
+    execution = _EXECUTORS[executor](
+        todo, spec.get("metrics"), point, workers=workers, scheduler=scheduler,
+        worker_timeout=worker_timeout,
+    )
     try:
-        for row in results:
-            store.append(row)
-            rows[row["point_id"]] = row
+        for row in execution:
+            record(row)
             finished += 1
             if progress:
                 progress(finished, total)
-    finally:
-        results.close()  # an interruption here cancels the points still queued
+    except BaseException as exc:
+        # Stop first (no point runs on), then write what finished meanwhile.
+        store.repair()  # an append cut by the interruption
+        for row in execution.stop():
+            record(row)
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, SweepInterrupted):
+            kept = len({row.get("point_id") for row in store.load()})  # what is on disk
+            raise SweepInterrupted(os.fspath(out), kept, total) from exc
+        raise
+    execution.close()
     ordered = [rows[point_id(p)] for p in points if point_id(p) in rows]
     if len(ordered) == total:
         store.finish(ordered)

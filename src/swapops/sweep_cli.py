@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from .errors import ConfigError
-from .sweep import EXECUTORS, empty_metrics, load_sweep, read_results, run_sweep
+from .sweep import (
+    DASK_WORKER_TIMEOUT_S,
+    EXECUTORS,
+    empty_metrics,
+    load_sweep,
+    read_results,
+    run_sweep,
+)
 
 
 @click.command("sweep")
@@ -17,6 +24,13 @@ from .sweep import EXECUTORS, empty_metrics, load_sweep, read_results, run_sweep
 @click.option("--executor", type=click.Choice(EXECUTORS), default="process", show_default=True)
 @click.option("--scheduler", default=None, help="Dask scheduler address (with --executor dask).")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None, help="Worker processes.")
+@click.option(
+    "--worker-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DASK_WORKER_TIMEOUT_S,
+    show_default=True,
+    help="Dask: give up after this many seconds without any worker.",
+)
 @click.option(
     "--out", "out", default="results.jsonl", show_default=True, help="results.jsonl|.csv|.parquet"
 )
@@ -26,6 +40,7 @@ def sweep_command(
     executor: str,
     scheduler: str | None,
     workers: int | None,
+    worker_timeout: float,
     out: str,
     quiet: bool,
 ) -> None:
@@ -33,7 +48,9 @@ def sweep_command(
 
     The progress bar goes to stderr, and only when it is a terminal. Exit
     status: 0 when at least one point succeeded (failed points are recorded
-    with their error and counted on stderr), 1 when every point failed.
+    with their error and counted on stderr), 1 when every point failed or the
+    executor could not go on (no Dask worker, a dead pool), 130 on Ctrl-C;
+    every finished row is kept in each case.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -55,7 +72,8 @@ def sweep_command(
             bar.update(task, completed=done, total=total)
 
         rows = run_sweep(
-            spec, out, executor=executor, workers=workers, scheduler=scheduler, progress=progress
+            spec, out, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
+            worker_timeout=worker_timeout,
         )
     failed = [r for r in rows if r.get("error")]
     click.echo(f"{len(rows)} points in {out}; {len(failed)} failed")

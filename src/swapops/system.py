@@ -43,6 +43,7 @@ from .errors import (
     OutOfSwapSpaceError,
     SwapOpsError,
 )
+from .files import check_path, check_seed
 from .folio import ZERO_PAGES, Folio
 from .options import parse_options
 from .registry import ModuleRegistry, make_plugin_manager
@@ -104,7 +105,7 @@ class SwapArea:
     __slots__ = (
         "type", "priority", "device", "ops", "alloc", "free", "write", "read",
         "tables", "extend", "orders", "nr_entries", "cur_cluster", "entries_allocated",
-        "entries_read", "swpout_zero", "swpin_zero", "peers", "by_ref",
+        "entries_read", "swpout_zero", "swpin_zero", "peers", "swapin", "by_ref",
     )
 
     def __init__(self, swap_type: int, priority: int, device: SwapDevice) -> None:
@@ -131,6 +132,9 @@ class SwapArea:
         self.swpout_zero = 0  # vmstat swpout_zero: zero-filled, no I/O (mm/page_io.c swap_writepage)
         self.swpin_zero = 0  # vmstat swpin_zero (mm/page_io.c swap_read_folio_zeromap)
         self.peers = 0  # other available areas of the same priority
+        # SwapDevice.swapin_flags: fixed for the stack (>= 0), or -1 when the top
+        # layer answers per entry.
+        self.swapin = device.swapin_policy()
 
     def live_offsets(self) -> Iterator[int]:
         """Offsets of live entries (heads), in slot order."""
@@ -140,6 +144,10 @@ class SwapArea:
             for i, state in enumerate(table):
                 if state and not state & TAIL:
                     yield base + i
+
+
+def _not_an_entry(entry: object) -> InvalidEntryError:
+    return InvalidEntryError(f"invalid swap entry {entry!r}: a swap entry is a (type, offset) tuple")
 
 
 class SwapSystem:
@@ -170,7 +178,7 @@ class SwapSystem:
         self.pm, self.registry, self.plugin_failures = make_plugin_manager(
             autoload=autoload, plugins=plugins, blocked=blocked
         )
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.clock = SimClock()
         self.owner = owner
         self.trace = bool(os.environ.get("SWAPOPS_TRACE_HOOKS")) if trace is None else trace
@@ -263,7 +271,7 @@ class SwapSystem:
         if size is not None:
             kwargs["size"] = size
         if path is not None:
-            kwargs["path"] = os.fspath(path)
+            kwargs["path"] = check_path(path, "path")
         per_layer = merge_kwargs(stack, classes, kwargs)
         parsed = [
             parse_options(cls.NAME, cls.OPTIONS, opts)
@@ -437,6 +445,8 @@ class SwapSystem:
         return OutOfSwapSpaceError(f"out of swap space: no active area has room for an order-{order} folio")
 
     def _lookup(self, entry: SwapEntry) -> tuple[SwapArea, bytearray, int, int]:
+        if not isinstance(entry, tuple):  # a set or a string would unpack, then fail at entry[1]
+            raise _not_an_entry(entry)
         try:
             swap_type, offset = entry
             area = self._areas[swap_type] if swap_type >= 0 else None
@@ -459,8 +469,13 @@ class SwapSystem:
         as a swap-in under memory pressure leaves a clean page in the cache.
         """
         if self._swapcache:
-            cached = self._swapcache.get(entry)
+            try:
+                cached = self._swapcache.get(entry)
+            except TypeError:  # unhashable: a list, a dict (free when nothing is raised)
+                raise _not_an_entry(entry) from None
             if cached is not None:
+                if cache:  # cached by an exclusive load: pinned now, as a first cache=True read is
+                    self._pinned.add(entry)
                 return cached
         area, table, i, state = self._lookup(entry)
         offset = entry[1]
@@ -514,6 +529,23 @@ class SwapSystem:
         t = area.type
         return [(t, offset + k) for k in range(nr)]
 
+    def swapin_flags(self, entry: SwapEntry) -> int:
+        """What a swap-in fault does with ``entry`` (:meth:`SwapDevice.swapin_flags`):
+        ``SWAPIN_NO_READAHEAD`` and ``SWAPIN_FREE_CACHE`` bits, for the mm model.
+
+        Fixed per area (its area device's ``SYNCHRONOUS_IO``) unless the top
+        layer answers per entry. Ask while the fault still holds its reference.
+        """
+        try:
+            swap_type = entry[0]
+            area = self._areas[swap_type] if swap_type >= 0 else None
+        except (TypeError, IndexError):
+            area = None
+        if area is None:
+            raise InvalidEntryError(f"invalid swap entry {entry!r}: no such swap area")
+        flags = area.swapin
+        return flags if flags >= 0 else area.device.swapin_flags(entry[1])
+
     def swap_dup(self, entry: SwapEntry) -> int:
         """One more page-table reference (fork); return the new count."""
         area, table, i, state = self._lookup(entry)
@@ -552,7 +584,11 @@ class SwapSystem:
             return remaining
         if count == 0:
             raise InvalidEntryError(f"swap entry {entry!r} has no page-table reference to drop")
-        if count > 1 or (state & CACHE and entry in self._pinned):
+        try:
+            keep = count > 1 or (state & CACHE and entry in self._pinned)
+        except TypeError:  # unhashable
+            raise _not_an_entry(entry) from None
+        if keep:
             table[i] = state - 1
             return count - 1
         if state & CACHE:  # a dirty load's copy: the last reference takes it along
@@ -577,7 +613,10 @@ class SwapSystem:
         slots first, as reclaim writes a dirty swap-cache folio; if that write
         fails the folio stays cached. With no reference left the entry is freed.
         """
-        folio = self._swapcache.get(entry)
+        try:
+            folio = self._swapcache.get(entry)
+        except TypeError:  # unhashable
+            raise _not_an_entry(entry) from None
         if folio is None:
             return
         area, table, i, state = self._lookup(entry)
@@ -730,6 +769,8 @@ class SwapSystem:
         return [a.device for a in self._areas if a is not None]
 
     def area(self, swap_type: int) -> SwapArea:
+        if not isinstance(swap_type, int) or isinstance(swap_type, bool):
+            raise InvalidEntryError(f"a swap type is an integer 0..{MAX_SWAPFILES - 1}, not {swap_type!r}")
         area = self._areas[swap_type] if 0 <= swap_type < MAX_SWAPFILES else None
         if area is None:
             raise InvalidEntryError(f"no active swap area of type {swap_type}")

@@ -68,6 +68,8 @@ ROWS: tuple[Row, ...] = (
                                                              "reject_compress_fail")),
     ("zswap pool pages (stored/pool)", lambda r: _pool(r["totals"])),
     ("kernel metadata (modeled)", lambda r: bytes_h(r["totals"]["kernel_bytes"])),
+    # what the design pays at swapon, whatever the use (zram's per-page table, swap_cgroup, ...)
+    ("kernel metadata at swapon (modeled)", lambda r: bytes_h(r["totals"]["kernel_static_bytes"])),
     ("swapoff: PTE visits", lambda r: _int(r["totals"].get("swapoff_pte_visits"))),
     ("swapoff: entries moved", lambda r: _int(r["totals"].get("swapoff_entries_moved"))),
     ("pgmajfault", lambda r: _int(r["totals"].get("pgmajfault"))),

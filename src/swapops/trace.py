@@ -24,12 +24,15 @@ the header's seed and mix swaps exactly the bytes of the recorded run.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
+import zlib
 from collections.abc import Iterator
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from .errors import ConfigError
+from .files import check_output, check_path, decode_error, open_binary
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, READ, SPAWN, WRITE, Chunk, parse_mix
 
 MAGIC = "swapops-trace 1"
@@ -38,21 +41,40 @@ _OP = {"r": READ, "w": WRITE, "f": FORK, "x": EXIT, "n": SPAWN}
 _FIELDS = {"r": 3, "w": 3, "f": 3, "x": 2, "n": 2, "u": 4}
 
 
+#: What reading a damaged trace can raise past its first buffer: bytes that are
+#: not ASCII, a corrupt or cut gzip stream, a read error.
+_READ_ERRORS = (UnicodeDecodeError, OSError, EOFError, zlib.error)
+
+
 def _open(path: str | os.PathLike[str], mode: str) -> IO[str]:
-    name = os.fspath(path)
-    try:
-        if name.endswith(".gz"):
-            return cast(IO[str], gzip.open(name, mode + "t", encoding="ascii"))
-        return open(name, mode, encoding="ascii")
-    except OSError as exc:
-        raise ConfigError(f"trace {name}: {exc.strerror or exc}") from None
+    """The trace as ASCII text (gunzipped for ``.gz``); FIFOs and devices refused."""
+    if mode == "w":
+        name = check_output(path, "trace")
+        try:
+            if name.endswith(".gz"):
+                return gzip.open(name, "wt", encoding="ascii")
+            return open(name, "w", encoding="ascii")
+        except OSError as exc:
+            raise ConfigError(f"trace {name}: {exc.strerror or exc}") from None
+    name = check_path(path, "trace")
+    raw: IO[bytes] = open_binary(name, what="trace")
+    if name.endswith(".gz"):
+        raw = gzip.GzipFile(filename=name, fileobj=raw, mode="rb")  # type: ignore[assignment]
+    return io.TextIOWrapper(raw, encoding="ascii", newline=None)
+
+
+def _read_error(name: str, exc: BaseException, lineno: int) -> ConfigError:
+    if isinstance(exc, UnicodeDecodeError):
+        return decode_error("trace", name, exc, want="ASCII", at=f"line {lineno} or the buffer after it")
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return ConfigError(f"trace {name}: cannot read past line {lineno}: {detail}")
 
 
 class TraceWriter:
     """Write a trace: the header, then :meth:`write` for each chunk replayed."""
 
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any]) -> None:
-        self.path = os.fspath(path)
+        self.path = check_path(path, "trace")
         self._f = _open(path, "w")
         self._f.write(MAGIC + "\n")
         self._f.write(json.dumps(header, sort_keys=True) + "\n")
@@ -94,8 +116,9 @@ def _header(f: IO[str], name: str) -> dict[str, Any]:
     try:
         magic = f.readline().strip()
         line = f.readline()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise ConfigError(f"trace {name}: not a swapops trace ({exc})") from None
+    except _READ_ERRORS as exc:
+        reason = "not ASCII" if isinstance(exc, UnicodeDecodeError) else str(exc) or type(exc).__name__
+        raise ConfigError(f"trace {name}: not a swapops trace ({reason})") from None
     if magic != MAGIC:
         raise ConfigError(f"trace {name}: not a swapops trace (first line {magic[:40]!r}, expected {MAGIC!r})")
     try:
@@ -107,6 +130,8 @@ def _header(f: IO[str], name: str) -> dict[str, Any]:
     seed = header.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"trace {name}: header seed must be an integer, not {seed!r}")
+    if seed < 0:
+        raise ConfigError(f"trace {name}: header seed must be an integer >= 0, not {seed!r}")
     mix = header.get("mix")
     if mix is not None:
         if not isinstance(mix, dict):
@@ -120,15 +145,29 @@ def _header(f: IO[str], name: str) -> dict[str, Any]:
     return header
 
 
+def _lines(f: IO[str], name: str, first: int) -> Iterator[tuple[int, str]]:
+    """``enumerate(f, first)``, with a damaged stretch of the file (bytes that are not
+    ASCII, a corrupt gzip member: found as the reader decodes each buffer) a
+    :class:`ConfigError` naming where, not the decoder's exception."""
+    lineno = first
+    while True:
+        try:
+            raw = f.readline()
+        except _READ_ERRORS as exc:
+            raise _read_error(name, exc, lineno) from None
+        if not raw:
+            return
+        yield lineno, raw
+        lineno += 1
+
+
 class TraceWorkload:
     """A recorded trace as a workload (``events`` is read from the file on first use)."""
 
     NAME = "trace"
 
     def __init__(self, path: str | os.PathLike[str], *, events: int | None = None) -> None:
-        self.path = os.fspath(path)
-        if not os.path.exists(self.path):
-            raise ConfigError(f"trace {self.path}: no such file")
+        self.path = check_path(path, "trace")
         self.header = read_header(self.path)
         self.limit = events
         self.seed = self.header.get("seed", 0)
@@ -154,7 +193,7 @@ class TraceWorkload:
             a: list[int] = []
             b: list[int] = []
             live: set[int] = set()  # processes spawned or forked, not exited
-            for lineno, raw in enumerate(f, 3):
+            for lineno, raw in _lines(f, self.path, 3):
                 line = raw.partition("#")[0].split()
                 if not line:
                     continue

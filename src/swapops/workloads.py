@@ -31,6 +31,7 @@ most :data:`MAX_PROCESSES`. Workload parameters must be numbers in their range
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -50,6 +51,17 @@ MAX_PROCESSES = 1 << 20
 
 
 # --------------------------------------------------------------------------- workloads
+
+
+
+def whole_number(what: str, value: object) -> int:
+    """``value`` as an int: any integer type (a numpy one too), not a bool, float or string."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be a whole number, not {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ConfigError(f"{what} must be a whole number, not {value!r}") from None
 
 
 class Workload:
@@ -79,6 +91,12 @@ class Workload:
         seed: int = 0,
         **params: Any,
     ) -> None:
+        what = f"workload {self.NAME}"
+        events = whole_number(f"{what}: events", events)
+        processes = whole_number(f"{what}: processes", processes)
+        pages = whole_number(f"{what}: pages", pages)
+        if isinstance(write_fraction, bool) or not isinstance(write_fraction, int | float):
+            raise ConfigError(f"{what}: write_fraction must be a number between 0 and 1, not {write_fraction!r}")
         if events <= 0:
             raise ConfigError(f"workload {self.NAME}: events must be positive, not {events}")
         if processes <= 0:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import warnings
 
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, PAGE_SIZE
 from swapops.contentref import ContentCache
-from swapops.errors import DeviceIOError
+from swapops.errors import ConfigError, DeviceIOError
+from swapops.files import check_path, insecure_mode, open_file, remove_created
+from swapops.header import SwapHeaderWarning, format_and_open, read_header_fd
 
 
 class RamBacking:
@@ -90,17 +94,62 @@ class RamBacking:
 
 
 class FileBacking:
-    """Pages in a real file at ``offset * page_size`` (pread/pwrite)."""
+    """Pages in a real file at ``offset * page_size`` (pread/pwrite).
 
-    __slots__ = ("path", "fd", "page_size")
+    Opening follows the rules of :mod:`swapops.files`: the last path
+    component must not be a symbolic link (``O_NOFOLLOW``; a dangling link is
+    not created through), the descriptor must be a regular file (``fstat``),
+    and a missing file is created ``O_CREAT | O_EXCL`` at mode 0600 and
+    formatted when ``size`` is given. An existing file with group or other
+    permissions draws swapon(8)'s warning (:class:`SwapHeaderWarning`), as does
+    a file not owned by root when swapops runs as root. :attr:`header` is the
+    file's validated swap header, read from the descriptor.
+    """
 
-    def __init__(self, path: str, page_size: int = PAGE_SIZE) -> None:
-        self.path = path
+    __slots__ = ("path", "fd", "page_size", "created", "header", "file_size", "_st")
+
+    def __init__(
+        self,
+        path: object,
+        page_size: int = PAGE_SIZE,
+        *,
+        size: int | None = None,
+        label: str = "",
+        uuid: str | None = None,
+    ) -> None:
+        name = check_path(path, "swapfile: path")
+        self.path = name
         self.page_size = page_size
+        self.fd = -1
+        self.created = False
         try:
-            self.fd = os.open(path, os.O_RDWR)
-        except OSError as exc:
-            raise DeviceIOError(f"cannot open swap file {path}: {exc.strerror}") from None
+            opened = open_file(name, write=True, follow=False, what="swapfile")
+        except DeviceIOError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+            if size is None:
+                raise ConfigError(f"swapfile: {name} does not exist; give size= to create it") from None
+            # Creates with O_EXCL (never through a link), removes the file on its own
+            # failure, and hands back the descriptor it formatted: no second open by path.
+            opened, _header = format_and_open(name, size=size, label=label, uuid=uuid)
+            self.created = opened.created
+        self.fd = opened.fd
+        self._st = opened.st
+        try:
+            if not self.created:
+                _warn_like_swapon(name, opened.st)
+            self.header = read_header_fd(self.fd, name)
+            self.file_size = os.fstat(self.fd).st_size
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Close; remove the file if this backing created it (a swapon that failed)."""
+        self.close()
+        if self.created:
+            remove_created(self.path, self._st)
+            self.created = False
 
     def write(self, offset: int, data: bytes, nr: int) -> None:
         try:
@@ -130,3 +179,21 @@ class FileBacking:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _warn_like_swapon(name: str, st: os.stat_result) -> None:
+    """swapon(8)'s checks of an existing swap file (util-linux ``swapon_checks``)."""
+    mode = insecure_mode(st)
+    if mode is not None:
+        warnings.warn(
+            f"swapfile: {name}: insecure permissions {mode:04o}, 0600 suggested "
+            f"(fix with: chmod 0600 {name})",
+            SwapHeaderWarning,
+            stacklevel=2,
+        )
+    if os.geteuid() == 0 and st.st_uid != 0:
+        warnings.warn(
+            f"swapfile: {name}: insecure file owner {st.st_uid}, 0 (root) suggested",
+            SwapHeaderWarning,
+            stacklevel=2,
+        )

@@ -11,7 +11,6 @@ page discard frees clusters through a discard list.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -22,7 +21,6 @@ from swapops.constants import CLUSTER_SIZE
 from swapops.device import SwapContext, SwapDevice
 from swapops.errors import ConfigError, InvalidSwapHeaderError
 from swapops.folio import Folio
-from swapops.header import format_swapfile, read_header
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
 from swapops.timing import PROFILES, DeviceTiming, get_profile
@@ -62,7 +60,9 @@ class SwapfileDevice(SwapDevice):
         "flash_timing": Option("choice", "emmc", "timing of the NAND model (device=flash)",
                                choices=("emmc", "ufs", "nvme", "sata-ssd")),
         "op": Option("float", 0.07, "NAND over-provisioning (device=flash)", minimum=0.0, maximum=4.0),
-        "pages_per_block": Option("int", 256, "NAND pages per erase block (device=flash)", minimum=2),
+        # Real NAND erase blocks hold 64 to a few thousand pages; the model's arrays grow with it.
+        "pages_per_block": Option("int", 256, "NAND pages per erase block (device=flash)", minimum=2,
+                                  maximum=65536),
         "gc": Option("choice", "greedy", "FTL GC victim policy (device=flash)",
                      choices=("greedy", "fifo", "cost-benefit")),
         "wear_threshold": Option("int", None, "static wear levelling threshold in erases (device=flash)",
@@ -95,6 +95,20 @@ class SwapfileDevice(SwapDevice):
     @swapops.hookimpl
     def swapops_activate(self, ctx: SwapContext) -> None:
         opts = self.options
+        device = opts["device"]
+        if device != "flash":  # refused before a file is created for nothing
+            ignored = [k for k in _FLASH_ONLY if opts[k] != self.OPTIONS[k].default]
+            if ignored:
+                raise ConfigError(f"swapfile: option {ignored[0]} applies only with device=flash (device={device})")
+        try:
+            self._activate(ctx)
+        except BaseException:
+            if isinstance(self.backing, FileBacking):
+                self.backing.discard()  # a file this swapon created does not stay behind
+            raise
+
+    def _activate(self, ctx: SwapContext) -> None:
+        opts = self.options
         bad: list[int] = [0]
         if self.path is None:
             if opts["size"] is None:
@@ -104,20 +118,19 @@ class SwapfileDevice(SwapDevice):
             self.backing = RamBacking()
         else:
             path = self.path
-            if not os.path.exists(path):
-                if opts["size"] is None:
-                    raise ConfigError(f"swapfile: {path} does not exist; give size= to create it")
-                format_swapfile(path, size=opts["size"], label=opts["label"], uuid=opts["uuid"])
-            elif not os.path.isfile(path):
-                raise ConfigError(f"swapfile: {path} is not a regular file")
-            header = read_header(path)
+            # Refuses links and non-regular files, creates a missing file (O_EXCL,
+            # 0600) when size is given, warns on loose permissions as swapon does.
+            backing = self.backing = FileBacking(
+                path, PAGE_SIZE, size=opts["size"], label=opts["label"], uuid=opts["uuid"]
+            )
+            header = backing.header
             if header.page_size != PAGE_SIZE:
                 raise InvalidSwapHeaderError(
                     f"{path}: swap header is for {header.page_size}-byte pages; this system uses "
                     f"{PAGE_SIZE} (the kernel looks for the magic at PAGE_SIZE-10 and would not find it)"
                 )
             if opts["size"] is not None and opts["size"] // PAGE_SIZE != header.nr_pages and (
-                os.path.getsize(path) // PAGE_SIZE != opts["size"] // PAGE_SIZE
+                backing.file_size // PAGE_SIZE != opts["size"] // PAGE_SIZE
             ):
                 raise ConfigError(
                     f"swapfile: size={opts['size']} conflicts with {path}, whose header says "
@@ -132,16 +145,11 @@ class SwapfileDevice(SwapDevice):
             self.header = header
             self.nr_slots = header.nr_pages
             bad.extend(header.badpages)
-            self.backing = FileBacking(path, PAGE_SIZE)
         if self.nr_slots < 10:
             raise ConfigError(
                 f"swapfile: {self.nr_slots} pages is too small (a swap area needs at least 10 pages, 40 KiB)"
             )
         device = opts["device"]
-        if device != "flash":
-            ignored = [k for k in _FLASH_ONLY if opts[k] != self.OPTIONS[k].default]
-            if ignored:
-                raise ConfigError(f"swapfile: option {ignored[0]} applies only with device=flash (device={device})")
         if device == "flash":
             from swapops.flash import FlashGeometry, FlashTiming, NandFlash
 

@@ -21,7 +21,7 @@ Per-slot state lives in one ``array('q')`` of 512 lower offsets per virtual
 cluster that ever held a written page (8 B/slot; ``-1`` ZERO, ``-2`` FOLIO).
 Large folios: one lower allocation of the same order (v5's
 ``vswap_alloc_swap_slot``). When the device below has no contiguous run the
-write fails with :class:`~swapops.errors.WritepageActivate`: as v5's
+write fails with :class:`~swapops.errors.WriteActivateError`: as v5's
 ``swap_writepage`` returns ``AOP_WRITEPAGE_ACTIVATE``, the folio stays in
 memory and is activated, not split (its virtual slots were allocated before
 the physical ones, so reclaim has no reason to split it).
@@ -52,8 +52,8 @@ from swapops import overhead
 from swapops.cluster import ClusterAllocator
 from swapops.constants import CLUSTER_MASK, CLUSTER_SHIFT, CLUSTER_SIZE
 from swapops.contentref import fill, stored
-from swapops.device import SwapContext, SwapDevice
-from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError, WritepageActivate
+from swapops.device import SWAPIN_FREE_CACHE, SwapContext, SwapDevice, stack_swapin_flags
+from swapops.errors import ConfigError, InvalidEntryError, OutOfSwapSpaceError, WriteActivateError
 from swapops.folio import ZERO_PAGES, Folio
 from swapops.options import Option
 from swapops.sizes import PAGE_SIZE
@@ -116,9 +116,10 @@ class VswapDevice(SwapDevice):
                                  "activate (v5: swap_writepage returns AOP_WRITEPAGE_ACTIVATE, the folio "
                                  "stays in memory) or pages (back it with order-0 slots page by page, "
                                  "a model alternative)", choices=("activate", "pages")),
-        "design": Option("choice", "v5", "kernel layout for kernel_overhead(): v5 (24 B descriptor) "
-                         "or ste (Swap Table Edition: 8 B virtual_table + 8 B swap table)",
-                         choices=overhead.DESIGNS),
+        "edition": Option("choice", "v5", "v5 (Nhat Pham's v5/v6: 24 B descriptor) or ste (the Swap "
+                          "Table Edition RFC: 8 B virtual_table + 8 B swap table; a swap-in frees an entry "
+                          "not backed by a physical slot)", choices=overhead.DESIGNS),
+        "design": Option("choice", None, "former name of edition", choices=overhead.DESIGNS),
     }
 
     def __init__(self, options: Mapping[str, Any], lower: SwapDevice | None = None) -> None:
@@ -126,7 +127,12 @@ class VswapDevice(SwapDevice):
         size = options.get("size")
         if size is not None and size // PAGE_SIZE < 1:
             raise ConfigError(f"vswap: size={size} is less than one page")
-        self.kernel_design: str = options.get("design") or "v5"
+        edition, design = options.get("edition"), options.get("design")
+        if design is not None and edition not in (None, "v5", design):
+            raise ConfigError(f"vswap: edition={edition} and design={design} disagree (design is its old name)")
+        #: ``"v5"`` or ``"ste"``: the kernel layout (kernel_overhead) and the swap-in behaviour.
+        self.edition: str = design or edition or "v5"
+        self.kernel_design: str = self.edition  # what swapops.overhead.physical_model reads
         self.allocator: ClusterAllocator | None = None
         self._tables: list[array[int] | None] = []
         self._folios: dict[int, bytes | int] = {}  # bytes, or a content key (reference mode)
@@ -188,6 +194,7 @@ class VswapDevice(SwapDevice):
             self.lower_write = _no_lower
             self.lower_read = _no_lower
             self._lower_kind = ""
+            self._backend_flags = 0
             self._chg = 0
             self._plimit = _UNLIMITED
             return
@@ -195,6 +202,9 @@ class VswapDevice(SwapDevice):
         real = self.effective_lower
         kind = real.KIND if real is not None else ""
         self._lower_kind = kind
+        # STE: swap-in of an entry backed below behaves as its backend's area does
+        # (swap_entry_backend_has_flag(..., SWP_SYNCHRONOUS_IO)).
+        self._backend_flags = stack_swapin_flags(lower)
         # v5 18/21: only physical slots are charged; zswap is not swap use.
         self._chg = 1 if (not self._vcharge and kind in ("physical", "buffer")) else 0
         self._plimit = self._limit if self._chg else _UNLIMITED  # cap on _n_lower
@@ -664,7 +674,7 @@ class VswapDevice(SwapDevice):
             # at the folio's order; when that fails the folio is redirtied and
             # AOP_WRITEPAGE_ACTIVATE returned: it stays in memory, not split.
             self._n_large_activated += 1
-            raise WritepageActivate(
+            raise WriteActivateError(
                 f"vswap: no contiguous run of {nr} slots below for an order-{order} folio; "
                 "it stays in memory (AOP_WRITEPAGE_ACTIVATE)"
             )
@@ -837,6 +847,29 @@ class VswapDevice(SwapDevice):
         while tables and tables[-1] is None:
             tables.pop()
 
+    # -- swap-in policy (the Swap Table Edition) ----------------------------------
+
+    def swapin_policy(self) -> int:
+        """v5: no special swap-in handling (0, fixed); STE: per entry (-1)."""
+        return -1 if self.edition == "ste" else 0
+
+    def swapin_flags(self, offset: int) -> int:
+        """STE (``should_try_to_free_swap`` in the RFC): an entry not backed by a
+        physical slot (zero, or its only copy in memory after an exclusive zswap
+        load) is freed once mapped, "non-swapfile backends cannot be reused for
+        future swapouts"; an entry backed below behaves as its backend's area
+        (``SWP_SYNCHRONOUS_IO`` on zram: no readahead, freed too). Ask after the
+        read: a consumed zswap copy has made the entry FOLIO by then."""
+        if self.edition != "ste":
+            return 0
+        ci = offset >> CLUSTER_SHIFT
+        tables = self._tables
+        table = tables[ci] if ci < len(tables) else None
+        low = ZERO if table is None else table[offset & CLUSTER_MASK]
+        if low in (ZERO, FOLIO):
+            return SWAPIN_FREE_CACHE
+        return self._backend_flags
+
     # -- backend moves -----------------------------------------------------------
 
     def writeback_folios(self, limit: int | None = None) -> int:
@@ -980,7 +1013,7 @@ class VswapDevice(SwapDevice):
         Per virtual cluster in use: v5, 512 descriptors of 24 B + a 64 B header;
         ste, an 80 B dynamic cluster header + swap table + virtual_table (8 B/slot each).
         """
-        model = overhead.vswap_virtual(self.kernel_design)
+        model = overhead.vswap_virtual(self.edition)
         if self.allocator is None:
             return model.report(0, 0)
         return model.report(self.used, self.allocator.stats()["clusters_with_table"])

@@ -8,24 +8,14 @@ costs from the measurements in ``docs/kernel.md`` §4. Kernel metadata
 
 from __future__ import annotations
 
+from swapops.compress import COMPRESSOR_COST_NS as _COST_NS
+
 #: ``shrink_worker`` gives up after this many failures, a second-chance rotation
 #: counting as one (``MAX_RECLAIM_RETRIES``, ``mm/internal.h``).
 MAX_RECLAIM_RETRIES = 16
 #: Entries one shrinker call scans at most (``SHRINK_BATCH`` in ``mm/shrinker.c``).
 SHRINK_BATCH = 128
 
-#: Modeled compressor cost per 4 KiB page, ``(compress_ns, decompress_ns)``.
-#:
-#: What it models: the time the named compressor takes for one page, as
-#: measured through its Python binding on the reference machine (mean of the
-#: ELF and text columns of ``docs/kernel.md`` §4). It is a per-call constant,
-#: not a function of the data, and not a kernel (C, in-kernel) speed. zswap
-#: counts compress and decompress calls; ``modeled_time_ns`` multiplies.
-#: Wall time is never used in any decision.
-COMPRESSOR_COST_NS: dict[str, tuple[int, int]] = {
-    "lz4": (6_000, 1_500),
-    "lz4hc": (40_000, 1_500),
-    "zstd": (16_000, 5_350),
-    "lzo": (7_250, 6_000),
-    "deflate": (106_000, 16_000),
-}
+#: Modeled compressor cost per 4 KiB page, ``(compress_ns, decompress_ns)``:
+#: the core's table (:data:`swapops.compress.COMPRESSOR_COST_NS`, shared with zram).
+COMPRESSOR_COST_NS = _COST_NS

@@ -113,31 +113,30 @@ def compare_command(scenario_file: str, as_json: bool, runs: int, record_file: s
 
 @lab_group.command(name="validate")
 @click.argument("scenario_files", nargs=-1, metavar="[SCENARIO.toml ...]", type=click.Path(dir_okay=False))
-@click.option("--results", "results_dir", default="lab/results", show_default=True,
-              type=click.Path(file_okay=False), help="where the kernel records are kept")
-@click.option("--doc", "doc", default="docs/validation.md", show_default=True, type=click.Path(dir_okay=False),
-              help="the document to regenerate")
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False, exists=True),
+              help="the repository: lab/scenarios, lab/results and docs/validation.md under it")
 @click.option("--model-only", is_flag=True,
               help="boot nothing: re-run the model against the recorded kernel runs and rewrite the doc")
 @click.option("--runs", type=click.IntRange(1, 20), default=1, show_default=True,
               help="boots per scenario (the variation study boots its scenario at least 3 times)")
-def validate_command(scenario_files: tuple[str, ...], results_dir: str, doc: str, model_only: bool,
-                     runs: int) -> None:
-    """Boot the shipped scenarios (or the ones given), record them and regenerate docs/validation.md."""
+def validate_command(scenario_files: tuple[str, ...], root: str, model_only: bool, runs: int) -> None:
+    """Boot the shipped scenarios (or the ones given), record them in lab/results and regenerate
+    docs/validation.md."""
     from .scenario import load_lab_scenario
-    from .validation import SCENARIO_DIR, render_doc, save_record
+    from .validation import DOC, SCENARIO_DIR, render_doc, save_record
 
-    files = [Path(f) for f in scenario_files] or sorted(Path(SCENARIO_DIR).glob("*.toml"))
+    base = Path(root)
+    files = [Path(f) for f in scenario_files] or sorted((base / SCENARIO_DIR).glob("*.toml"))
     if not files:
-        raise LabError(f"no scenarios in {SCENARIO_DIR}")
+        raise LabError(f"no scenarios in {base / SCENARIO_DIR}")
     if not model_only:
         for path in files:
             scn = load_lab_scenario(path)
             record = _runs(scn, runs, None, False)
-            save_record(Path(results_dir), scn, record)
+            save_record(base, scn, record)
             _log(f"recorded {scn.name}")
-    Path(doc).write_text(render_doc(Path(results_dir), log=_log))
-    _log(f"wrote {doc}")
+    (base / DOC).write_text(render_doc(base, log=_log))
+    _log(f"wrote {base / DOC}")
 
 
 __all__ = ["lab_group"]

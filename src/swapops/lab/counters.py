@@ -84,14 +84,16 @@ COUNTERS: tuple[Counter, ...] = (
             "mm.workingset_refault_anon"),
     Counter("workingset_activate_anon", "vmstat", "mm/workingset.c: workingset_refault()", None,
             "mm.workingset_activate_anon"),
-    Counter("thp_swpout", "vmstat", f"{V}; mm/page_io.c: count_swpout_vm_event()", None, None),
-    Counter("thp_swpout_fallback", "vmstat", f"{V}; mm/vmscan.c: shrink_folio_list()", None, None),
+    Counter("thp_swpout", "vmstat", f"{V}; mm/page_io.c: count_swpout_vm_event()", None, "mm.thp_swpout"),
+    Counter("thp_swpout_fallback", "vmstat", f"{V}; mm/vmscan.c: shrink_folio_list()", None,
+            "mm.thp_swpout_fallback"),
     Counter("mthp_anon_fault_alloc", "mthp", "mm/memory.c: alloc_anon_folio() (sysfs "
-            "hugepages-*/stats/anon_fault_alloc, summed over the sizes)", None, None),
+            "hugepages-*/stats/anon_fault_alloc, summed over the sizes)", None,
+            "mm.mthp_anon_fault_alloc"),
     Counter("mthp_swpout", "mthp", "mm/page_io.c: count_mthp_stat(MTHP_STAT_SWPOUT) (hugepages-*/stats/swpout, "
-            "summed)", None, None),
+            "summed)", None, "mm.mthp_swpout"),
     Counter("mthp_swpout_fallback", "mthp", "mm/vmscan.c: shrink_folio_list() (hugepages-*/stats/"
-            "swpout_fallback, summed)", None, None),
+            "swpout_fallback, summed)", None, "mm.mthp_swpout_fallback"),
     Counter("pool_limit_hit", "zswap", Z, "zswap.pool_limit_hit", "totals.pool_limit_hit"),
     Counter("reject_compress_fail", "zswap", Z, "zswap.reject_compress_fail", "totals.reject_compress_fail"),
     Counter("reject_compress_poor", "zswap", Z, "zswap.reject_compress_poor", "totals.reject_compress_poor"),

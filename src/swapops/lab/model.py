@@ -35,7 +35,7 @@ import numpy as np
 from ..content import DEFAULT_MIX
 from ..errors import ConfigError
 from ..runner import Run
-from ..sizes import PAGE_SIZE
+from ..sizes import PAGE_SIZE, parse_size
 from ..workloads import Chunk
 from .scenario import LabScenario
 from .workload import PARENT, Phase, phase_events
@@ -124,11 +124,21 @@ def _offsets(run: Run, pid: int, pages: int) -> np.ndarray:
     return out
 
 
+def thp_orders(scn: LabScenario) -> tuple[int, ...]:
+    """The folio orders the guest's write faults may allocate: each mTHP size
+    the scenario enables (``hugepages-<size>/enabled`` = madvise on a
+    MADV_HUGEPAGE region, ``mm/huge_memory.c: thp_vma_allowable_orders()``);
+    none without ``thp``, where the region is MADV_NOHUGEPAGE."""
+    if not scn.guest.thp:
+        return ()
+    return tuple(sorted({(parse_size(size) // PAGE_SIZE).bit_length() - 1 for size in scn.guest.mthp}))
+
+
 def run_model(scn: LabScenario, machine: Machine) -> tuple[str, list[ModelPhase]]:
     """Replay ``scn`` on the model; return the stack and a snapshot per phase."""
     mix = {**DEFAULT_MIX, **dict(scn.mix)}
     run = Run(seed=scn.seed, ram=machine.ram_pages * PAGE_SIZE, mix=mix, page_cluster=scn.guest.page_cluster,
-              verify=True, points=4)
+              verify=True, points=4, thp_orders=thp_orders(scn))
     run.mm.wmark_min, run.mm.wmark_low, run.mm.wmark_high = machine.wmark_min, machine.wmark_low, machine.wmark_high
     stack = stack_for(scn, machine)
     run.swapon(stack, size=scn.guest.swap_size)

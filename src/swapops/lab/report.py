@@ -112,8 +112,14 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right_from:
     return lines
 
 
+def _nonzero(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Rows where either side counted something (``0 = 0`` and ``0 vs n/a`` rows left out)."""
+    return [r for r in rows if (r["kernel"] or 0) != 0 or (r["swapops"] or 0) != 0]
+
+
 def markdown(result: Mapping[str, Any], *, level: int = 3) -> str:
-    """The comparison of one scenario as Markdown (headings at ``level``)."""
+    """The comparison of one scenario as Markdown (headings at ``level``); rows where
+    both sides are zero are left out."""
     h = "#" * level
     lines = [f"{h} {result['scenario']['name']}", ""]
     if result["scenario"]["description"]:
@@ -122,13 +128,13 @@ def markdown(result: Mapping[str, Any], *, level: int = 3) -> str:
     for phase in result["phases"]:
         headers = list(HEADERS) + (["kernel spread"] if _has_spread(phase["counters"]) else [])
         lines += [f"{h}# phase {phase['name']} (process {phase['pid']})", ""]
-        lines += _md_table(headers, counter_rows(phase["counters"]))
+        lines += _md_table(headers, counter_rows(_nonzero(phase["counters"])))
         lines.append("")
         if phase["slots"] is not None:
             lines += _md_table(["swap offsets", "kernel", "swapops"], slot_rows(phase["slots"]))
             lines.append("")
     lines += [f"{h}# whole run", ""]
-    lines += _md_table(list(HEADERS), counter_rows(result["total"]))
+    lines += _md_table(list(HEADERS), counter_rows(_nonzero(result["total"])))
     lines.append("")
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from typing import Any
 from .stacks import (
     BUILTIN_MODULES,
     SMALL_OPTIONS,
+    SMALL_OPTIONS_OVER,
     backend_of,
     chains_with,
     conformance_chains,
@@ -53,6 +54,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BUILTIN_MODULES",
     "SMALL_OPTIONS",
+    "SMALL_OPTIONS_OVER",
     "backend_of",
     "chains_with",
     "conformance_chains",

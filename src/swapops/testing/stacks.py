@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from swapops.registry import ModuleRegistry
 from swapops.stack import LayerSpec, StackSpec, parse_stack, valid_chains
 
-BUILTIN_MODULES = ("swapfile", "vswap", "zswap", "flashbuf")
+BUILTIN_MODULES = ("swapfile", "vswap", "zswap", "flashbuf", "zram", "ghost")
 
 #: Options :func:`small_stack` adds per module (options already in the stack
 #: string, or passed to :func:`small_stack`, win). Extend it for your module,
@@ -31,6 +31,19 @@ SMALL_OPTIONS: dict[str, dict[str, str]] = {
     # unplug) and segment cleaning within a run; 512 slots (size=, needed for
     # unbounded lowers anyway): one whole cluster, so every order gets a run.
     "flashbuf": {"size": "2M", "segment": "16", "buffer": "32K", "flush_interval": "1000000"},
+    # 1023 usable slots as the swapfile's; a pool limit random pages (stored
+    # whole) reach within a run, so writes fail for lack of memory.
+    "zram": {"disksize": "4M", "mem_limit": "256K"},
+    # 1023 usable slots: room for every order, full within a run.
+    "ghost": {"size": "4M"},
+}
+
+
+#: Options :func:`small_stack` adds only to a layer with a device below it:
+#: zram's writeback daemon (marks pages idle, then writes idle ones back every
+#: simulated millisecond) needs its backing device.
+SMALL_OPTIONS_OVER: dict[str, dict[str, str]] = {
+    "zram": {"writeback": "idle", "writeback_interval": "1000000"},
 }
 
 
@@ -62,8 +75,11 @@ def small_stack(
     spec = parse_stack(chain)
     extra = {name: _as_dict(value) for name, value in (options or {}).items()}
     layers = []
-    for layer in spec.layers:
+    last = len(spec.layers) - 1
+    for position, layer in enumerate(spec.layers):
         merged = dict(SMALL_OPTIONS.get(layer.module, {}))
+        if position < last:
+            merged.update(SMALL_OPTIONS_OVER.get(layer.module, {}))
         merged.update(extra.get(layer.module, {}))
         if registry is not None and layer.module in registry:
             declared = registry.get(layer.module).OPTIONS
@@ -104,6 +120,7 @@ def backend_of(stack: str) -> str:
 __all__ = [
     "BUILTIN_MODULES",
     "SMALL_OPTIONS",
+    "SMALL_OPTIONS_OVER",
     "backend_of",
     "chains_with",
     "conformance_chains",
