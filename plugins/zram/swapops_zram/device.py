@@ -671,6 +671,12 @@ class ZramDevice(SwapDevice):
             total += self._nrecomp * COMPRESSOR_COST_NS[self.recomp_algorithm][0]
         return total
 
+    def ram_held(self) -> int:
+        """The zsmalloc pool's pages (``mm_stat``'s ``mem_used_total``): zram
+        allocates them from the page allocator as it stores, so they are RAM
+        the workload no longer has, as zswap's pool is."""
+        return self._pool.pages
+
     def io_pages(self) -> tuple[int, int]:
         """The swap reads and writes zram serves (``pswpin``/``pswpout`` count
         them: zram is a block device), less its own backing-device traffic.
