@@ -33,6 +33,13 @@ from dataclasses import dataclass
 from typing import Any
 
 AIM = 0.05  # the relative tolerance every counter is aimed at
+#: The fill phase's page-outs: the model writes 2-3 % fewer than the kernel in every
+#: scenario without zswap (the 5 % aim), and the kernel's own fill varies between
+#: boots by up to 3.5 % (fork: 45,029 recorded, 46,598 in a later CI boot, the
+#: model's run moving with the RAM the guest reports): a claim that must hold on
+#: every boot is asserted at 8 %.
+FILL_REL = 0.08
+FILL_NOTE = "fill: model 2-3 % under the kernel, kernel boot-to-boot spread up to 3.5 %"
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,13 @@ Z = "mm/zswap.c: zswap_debugfs_init()"
 
 COUNTERS: tuple[Counter, ...] = (
     Counter("pswpout", "vmstat", f"{V}; mm/page_io.c: swap_writepage_bdev_*() (device writes)",
-            "totals.device_writes", "totals.pswpout", claim=("fill",)),
+            "totals.device_writes", "totals.pswpout", rel=FILL_REL, claim=("fill",),
+            note=FILL_NOTE),
     Counter("pswpin", "vmstat", f"{V}; mm/page_io.c: swap_read_folio_bdev_*() (device reads)",
             "totals.device_reads", "totals.pswpin", claim=("first-read",)),
     Counter("swpout_zero", "vmstat", f"{V}; mm/page_io.c: swap_writepage() (zero-filled, no I/O)",
-            "totals.zero_pages", "totals.swpout_zero", claim=("fill",)),
+            "totals.zero_pages", "totals.swpout_zero", rel=FILL_REL, claim=("fill",),
+            note=FILL_NOTE),
     Counter("swpin_zero", "vmstat", f"{V}; mm/page_io.c: swap_read_folio_zeromap()",
             None, "totals.swpin_zero"),
     Counter("zswpout", "vmstat", f"{V}; mm/zswap.c: zswap_store()", "zswap.zswpout", "totals.zswpout"),
