@@ -28,7 +28,9 @@ from swapops.lab.setup import LabSetup, setup
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "lab" / "scenarios"
-CI_SCENARIOS = ("no-zswap", "fork", "zswap-lz4")
+# No zswap scenario: the guest kernel hung once in zswap-lz4 under TCG (kswapd0 blocked
+# for more than 120 s; docs/validation.md says so), which would fail CI at random.
+CI_SCENARIOS = ("no-zswap", "fork", "mglru")
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("qemu-system-x86_64") is None,
