@@ -41,7 +41,7 @@ def test_readme_opens_with_the_two_commands() -> None:
     lines = [ln for ln in first.group(2).splitlines() if ln.strip() and not ln.startswith("#")]
     assert lines[0].startswith("python3 -m pip install -e")
     assert lines[1].startswith("python3 -m pytest")
-    assert lines[0].endswith("&& swapops lab setup"), "the set-up command sets up the real-kernel lab too"
+    assert lines[0].endswith("&& python3 -m swapops lab setup"), "the set-up command sets up the real-kernel lab too"
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert lines[0] in ci and lines[1] in ci, ".ci/run must run the README's two commands, as whole lines"
     assert ci.index(lines[0]) < ci.index(lines[1])
