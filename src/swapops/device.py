@@ -373,11 +373,23 @@ class SwapDevice:
         """Pages this layer has written back through the swap cache so far.
 
         ``zswap_writeback_entry`` decompresses each entry into a newly
-        allocated swap-cache folio, submits its write and marks it
-        ``PG_reclaim``, so it sits on the inactive list's tail, clean, until
-        reclaim frees it: memory and reclaim work the page-table owner counts.
-        Read with :meth:`ram_held`, never per page. The default: none."""
+        allocated swap-cache folio and submits its write; the folio stays in
+        the swap cache, clean, until reclaim frees it or a fault maps it:
+        memory and reclaim work the page-table owner counts. Those a top layer
+        names by entry (:meth:`take_writeback_folios`) get a frame; the rest
+        are counted only. Read with :meth:`ram_held`, never per page. The
+        default: none."""
         return 0
+
+    def take_writeback_folios(self) -> list[tuple[int, Folio]]:
+        """The swap-cache folios this layer's writebacks left since the last
+        call, as ``(offset, folio)`` in the area's entry space, for the core to
+        put in the swap cache (:meth:`swapops.system.SwapSystem.take_writeback_folios`).
+
+        Only the top layer of an area can name its writebacks by entry (its
+        keys are the entries' offsets); its :meth:`writeback_pages` counts
+        these too. The default: none."""
+        return []
 
     def set_cpu(self, cpu: int) -> None:
         """Allocations from now on come from simulated CPU ``cpu`` (any int; a

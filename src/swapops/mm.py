@@ -46,6 +46,15 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
 * **RAM the swap layers hold** (zswap's pool, :meth:`SwapSystem.ram_held`) counts as
   used memory (``nr_held``), read after each reclaim batch and swap-in, as
   zsmalloc's pages come out of the kernel's free memory.
+* **zswap writeback folios** (``zswap_writeback_entry``): an entry the
+  pool writes back leaves its decompressed folio in the swap cache, clean and
+  unmapped, at the inactive head (``folio_add_lru``; its write ends at once
+  in the model, while the folio still waits in the per-CPU LRU batch, so
+  ``folio_rotate_reclaimable`` does not move it to the tail). A fault finds
+  it there (minor, no readahead hit) and VMA readahead skips it; reclaim drops
+  it without I/O (:meth:`MM._writeback_folio`). Writebacks a layer cannot
+  name by entry (zswap under a virtual layer) are counted only (``nr_wb``),
+  freed first by the next reclaim batch.
 * **scheduling points and shrinkers**: after each reclaim batch the layers run
   queued work (``SwapSystem.run_work``: zswap's shrink worker); after each
   reclaim run their memory-pressure shrinkers run (``shrink_slab``,
@@ -393,8 +402,34 @@ class MM:
             new = wb - self._wb_seen
             self._wb_seen = wb
             if new > 0:
+                for entry in system.take_writeback_folios():
+                    self._writeback_folio(entry)
+                    new -= 1
                 self.nr_wb += new
                 self.nr_used += new
+
+    def _writeback_folio(self, entry: SwapEntry) -> None:
+        """The swap-cache folio ``zswap_writeback_entry`` left for ``entry``
+        (``mm/zswap.c``): allocated and added to the swap cache by
+        ``__read_swap_cache_async`` (which takes the entry's shadow,
+        ``workingset_refault``), put on the LRU by ``folio_add_lru``, written
+        to the device and left there clean, mapped by no PTE. Reclaim drops it
+        without I/O; a fault finds it in the swap cache (a minor fault, not a
+        readahead hit: ``PG_reclaim``, which is ``PG_readahead``, is cleared
+        when its write ends), and VMA readahead skips it."""
+        if entry in self.cache or entry not in self.swapped:
+            self._cache_drop(entry)
+            return
+        frame = self._alloc()
+        self.f_ck[frame] = self.swapped[entry] & _CK_MASK
+        self.f_map[frame] = _NONE
+        self.f_swap[frame] = entry
+        self.f_wp[frame] = 1
+        self.f_ra[frame] = 0
+        self.f_ref[frame] = 0
+        self._lru_add(frame, 2 if self._refault(entry) else 1)
+        self.cache[entry] = frame
+        self.counters["writeback_folios"] += 1
 
     def _lru_add(self, frame: int, lru: int) -> None:
         self._tagseq += 1
@@ -1329,7 +1364,7 @@ COUNTERS = (
     "swapoff_pte_visits", "swap_cache_freed_full", "workingset_refault_anon", "workingset_activate_anon",
     "thp_swpout", "thp_swpout_fallback", "thp_split_page", "mthp_anon_fault_alloc", "mthp_swpout",
     "mthp_swpout_fallback", "mthp_split", "large_pageout_activated", "pgscan_file", "pgsteal_file",
-    "writeback_folios_freed", "swap_cache_freed_swapin", "swapout_activated",
+    "writeback_folios", "writeback_folios_freed", "swap_cache_freed_swapin", "swapout_activated",
 )
 
 

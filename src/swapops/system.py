@@ -839,6 +839,39 @@ class SwapSystem:
             total += fn()
         return total
 
+    def take_writeback_folios(self) -> list[SwapEntry]:
+        """Put the folios the areas' top layers wrote back since the last call
+        in the swap cache (:meth:`SwapDevice.take_writeback_folios`) and return
+        their entries, for the page-table owner to give each a frame.
+
+        As ``zswap_writeback_entry`` does: the entry's decompressed folio is
+        added to the swap cache (``__read_swap_cache_async``) and written to
+        the device; it stays there, clean, until reclaim drops it
+        (:meth:`swap_cache_drop`) or a fault maps it. An entry whose folio is
+        cached already or that no PTE references any more is skipped. Not on
+        the per-page path: called when :meth:`writeback_pages` moved."""
+        out: list[SwapEntry] = []
+        cache = self._swapcache
+        for area in self._areas:
+            if area is None:
+                continue
+            top = area.device
+            if type(top).take_writeback_folios is SwapDevice.take_writeback_folios:
+                continue
+            for offset, folio in top.take_writeback_folios():
+                entry = (area.type, offset)
+                if entry in cache:
+                    continue
+                _area, table, i, state = self._lookup(entry)
+                if not state & COUNT_MASK:
+                    continue
+                folio.dirty = False
+                cache[entry] = folio
+                table[i] = state | CACHE
+                self._pinned.add(entry)
+                out.append(entry)
+        return out
+
     def set_cpu(self, cpu: int) -> None:
         """The CPU that allocates from now on (per-CPU clusters); every active
         layer is told (``SwapDevice.set_cpu``). Not on the per-page path."""

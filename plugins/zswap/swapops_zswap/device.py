@@ -207,6 +207,8 @@ class ZswapDevice(SwapDevice):
         self.shrink_worker_rotations = 0  # second chances given by the worker (each a failure)
         self.shrinker_scans = 0
         self.shrinker_written_back = 0  # the memory-pressure shrinker's share of written_back_pages
+        # writebacks' swap-cache folios not yet handed to the core (top layer only)
+        self._wb_folios: list[tuple[int, Folio]] = []
         self._shrinkers: tuple[Shrinker, ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
@@ -862,6 +864,8 @@ class ZswapDevice(SwapDevice):
         del self._entries[key]
         self._drop(v)
         self.written_back_pages += 1
+        if self.type >= 0 and self.mode == MODE_DIRECT:
+            self._wb_folios.append((key, page))
         return True
 
     def _lru(self) -> Iterator[int]:
@@ -1044,6 +1048,15 @@ class ZswapDevice(SwapDevice):
         (``zswap_writeback_entry``: ``__read_swap_cache_async``, then
         ``folio_set_reclaim`` and ``__swap_writepage``)."""
         return self.written_back_pages
+
+    def take_writeback_folios(self) -> list[tuple[int, Folio]]:
+        """The folios of the writebacks since the last call, by key (the area's
+        entry offsets: DIRECT at the top of a stack; otherwise none), each the
+        decompressed page ``zswap_writeback_entry`` wrote below."""
+        out = self._wb_folios
+        if out:
+            self._wb_folios = []
+        return out
 
     def ram_held(self) -> int:
         """The pool's pages (``zswap_total_pages()``): zsmalloc takes them from
