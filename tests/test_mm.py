@@ -676,3 +676,30 @@ def test_zswap_pool_pages_are_ram_the_workload_loses() -> None:
     assert z.nr_used == frames + pool + z.nr_wb and z.nr_free == z.ram_pages - z.nr_used
     assert z.counters["pgsteal_anon"] > plain.counters["pgsteal_anon"]
     assert plain_system.ram_held() == 0
+
+
+def test_zswap_writeback_leaves_its_folio_in_the_swap_cache() -> None:
+    """``zswap_writeback_entry``: a written-back entry's folio stays in the swap
+    cache, clean and unmapped, until reclaim drops it; a fault on it is a minor
+    fault (no device read, no readahead hit), and the page reads back intact."""
+    missing = missing_modules(["zswap>swapfile"])
+    if missing:
+        pytest.skip("zswap not installed")
+    system, mm = machine("zswap:ram=4M>swapfile", ram=1024, size="8M")
+    mm.spawn(1)
+    fill(mm, 1, 3 * 1024)
+    mm.check()
+    c = mm.counters
+    assert c["writeback_folios"] > 0 and mm.nr_wb == 0  # every writeback of a direct top zswap is named
+    cached = [(e, f) for e, f in mm.cache.items() if not mm.f_map[f] and not mm.f_ra[f]]
+    assert cached, "no writeback folio left in the swap cache"
+    entry, frame = cached[0]
+    pt = mm.pts[1]
+    vp = next(v for v, pte in pt.items() if pte == entry)
+    before = (c["pgmajfault"], c["swap_ra_hit"], c["swapin_cache_hits"], system.stats()["pswpin"])
+    mm.access(1, vp)
+    assert pt[vp] == frame
+    after = (c["pgmajfault"], c["swap_ra_hit"], c["swapin_cache_hits"], system.stats()["pswpin"])
+    assert after == (before[0], before[1], before[2] + 1, before[3])
+    mm.check()
+    _readback(mm)

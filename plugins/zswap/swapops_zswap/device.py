@@ -40,6 +40,7 @@ Per-entry state, kept small and plain:
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import Any, ClassVar
@@ -62,6 +63,13 @@ from swapops.zsmalloc import SIZE_MASK as _ZS_SIZE_MASK
 from .model import COMPRESSOR_COST_NS, MAX_RECLAIM_RETRIES
 
 MODE_UNSET, MODE_DIRECT, MODE_KEYED = -1, 0, 1
+
+# Writeback folios kept for the page-table owner to take (take_writeback_folios):
+# the mm model takes them after every reclaim batch and at every replay chunk
+# (a worker run between two chunks writes back up to a whole pool: more than
+# 4,096 in the lab's zswap-shrinker); a system nobody takes them from keeps only
+# this many (the older ones are counted in written_back_pages only).
+_WB_FOLIOS_MAX = 1 << 16
 
 _MODE_NAMES = {MODE_UNSET: "unset", MODE_DIRECT: "direct", MODE_KEYED: "keyed"}
 
@@ -208,7 +216,7 @@ class ZswapDevice(SwapDevice):
         self.shrinker_scans = 0
         self.shrinker_written_back = 0  # the memory-pressure shrinker's share of written_back_pages
         # writebacks' swap-cache folios not yet handed to the core (top layer only)
-        self._wb_folios: list[tuple[int, Folio]] = []
+        self._wb_folios: deque[tuple[int, Folio]] = deque(maxlen=_WB_FOLIOS_MAX)
         self._shrinkers: tuple[Shrinker, ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
@@ -865,7 +873,7 @@ class ZswapDevice(SwapDevice):
         self._drop(v)
         self.written_back_pages += 1
         if self.type >= 0 and self.mode == MODE_DIRECT:
-            self._wb_folios.append((key, page))
+            self._wb_folios.append((key, page))  # bounded: with no owner taking them, the oldest go
         return True
 
     def _lru(self) -> Iterator[int]:
@@ -1053,9 +1061,11 @@ class ZswapDevice(SwapDevice):
         """The folios of the writebacks since the last call, by key (the area's
         entry offsets: DIRECT at the top of a stack; otherwise none), each the
         decompressed page ``zswap_writeback_entry`` wrote below."""
-        out = self._wb_folios
-        if out:
-            self._wb_folios = []
+        wbf = self._wb_folios
+        if not wbf:
+            return []
+        out = list(wbf)
+        wbf.clear()
         return out
 
     def ram_held(self) -> int:

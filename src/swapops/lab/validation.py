@@ -112,8 +112,9 @@ REASONS: dict[str, str] = {
         "Every remaining whole-run difference on pswpout, pswpin, swpout_zero, pgmajfault, swap_ra_hit, "
         "the zswap counters and thp_swpout is listed with its size and reason in `docs/divergences.md` "
         "(generated from these records by `benchmarks/lab_divergences.py`): without zswap every one agrees "
-        "within 5 % except with `vm.page-cluster` 0; with zswap the readahead window, pool_limit_hit and "
-        "the zswpin/zswpwb split do not.",
+        "within 5 % except with `vm.page-cluster` 0; with zswap pool_limit_hit, the zswpin/zswpwb split "
+        "and how many of zswap's writeback folios the readers find in the swap cache (readahead and "
+        "major faults) do not.",
     "pgscan_anon":
         "The kernel scans more inactive-list pages per page reclaimed than the model (`pgsteal_anon` "
         "agrees in the fill and the first read where `pgscan_anon` does not). The cause is not established "
@@ -121,7 +122,9 @@ REASONS: dict[str, str] = {
     "SwapCached":
         "The kernel keeps a page in the swap cache until its write completes and reclaim meets it again "
         "(`mm/vmscan.c: shrink_folio_list()`, a folio under writeback is kept, later `__remove_mapping()`); "
-        "the model's writes complete at once, so after the fill it has none.",
+        "the model's writes complete at once, so after the fill it has none without zswap; with zswap it "
+        "keeps the folios zswap's writebacks leave in the swap cache (`mm/zswap.c: "
+        "zswap_writeback_entry()`) until reclaim frees them.",
     "swap_used, swap_ptes":
         "Follow the page-outs (each swapped page holds a slot).",
     "mglru":
