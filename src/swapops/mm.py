@@ -268,8 +268,9 @@ class MM:
         self.free: list[int] = []
         self.nr_used = self.nr_file  # the page cache takes RAM too
         self.nr_held = 0  # RAM the swap layers hold (zswap's pool), counted in nr_used
-        # zswap writeback's swap-cache folios on the inactive tail (clean, no
-        # frame identity: nothing maps them), counted in nr_used
+        # zswap writeback's swap-cache folios no layer names by entry (a keyed
+        # zswap), on the inactive tail, counted in nr_used; named ones get a
+        # frame (_writeback_folio)
         self.nr_wb = 0
         self._wb_seen = 0
         self.inactive: deque[int] = deque()
