@@ -681,3 +681,29 @@ def test_zswap_pool_pages_are_ram_the_workload_loses() -> None:
     assert z.nr_used == frames + pool + z.nr_wb and z.nr_free == z.ram_pages - z.nr_used
     assert z.counters["pgsteal_anon"] > plain.counters["pgsteal_anon"]
     assert plain_system.ram_held() == 0
+
+
+@pytest.mark.parametrize("stack", ["swapfile", "vswap>swapfile"])
+def test_swapped_pages_beyond_the_arrays_go_to_the_dict(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offsets past _SW_DIRECT (a sparse allocator) keep their key and shadow in
+    MM._sw_far: the same faults, readahead, refaults and frees as the arrays."""
+    import swapops.mm as mm_mod
+
+    runs = []
+    for direct in (1 << 27, 64):
+        monkeypatch.setattr(mm_mod, "_SW_DIRECT", direct)
+        system, mm = machine(stack)
+        mm.spawn(1)
+        fill(mm, 1, 3 * RAM)
+        mm.fork(1, 2)
+        rng = random.Random(3)
+        vps = [rng.randrange(3 * RAM) for _ in range(4 * RAM)]
+        mm.replay([READ if i % 3 else WRITE for i in range(len(vps))], [1 + (i & 1) for i in range(len(vps))], vps)
+        mm.check()
+        if direct == 64:
+            assert mm._sw_far and all(len(a) <= 64 for a in mm._sw_ck)
+        runs.append(mm.stats())
+        mm.exit(2)
+        mm.exit(1)
+        assert not mm.swapped_entries() and not mm._sw_far
+    assert runs[0] == runs[1]

@@ -690,7 +690,9 @@ class MM:
         c["pgmajfault"] += 1
         if self.nr_held:
             self._sync_held()  # a load from zswap freed pool memory
-        ck = self._sw_key(pte)
+        off = entry[1]
+        keys = self._sw_ck[entry[0]]
+        ck = keys[off] if off < len(keys) else self._sw_key(pte)
         if self.verify and (folio.data != self.content(ck) if folio.ck < 0 else folio.ck != ck):
             raise DataMismatchError(f"swap entry {entry}: data read back differs from what was swapped out")
         self.f_ck[frame] = ck
@@ -820,9 +822,18 @@ class MM:
         the fixed page cache, and it assumes free swap space). Counts
         ``workingset_refault_anon`` and ``workingset_activate_anon``.
         """
-        shadow = self._sw_shadow(pte, 0)
-        if not shadow:
-            return False
+        v = ~pte
+        off = v >> _TYPE_SHIFT
+        shadows = self._sw_sh[v & _TYPE_MASK]
+        if off < len(shadows):
+            shadow = shadows[off]
+            if not shadow:
+                return False
+            shadows[off] = 0
+        else:
+            shadow = self._sw_shadow(pte, 0)
+            if not shadow:
+                return False
         eviction = shadow - 1
         c = self.counters
         c["workingset_refault_anon"] += 1
@@ -855,12 +866,19 @@ class MM:
         maps = self.f_map[frame]
         if pte is None or not maps:
             return False
-        entry = pte_entry(pte)
+        v = ~pte
+        entry = (v & _TYPE_MASK, v >> _TYPE_SHIFT)
         if self._swap_count(entry) > 0:
             return False
         self._cache_drop(entry)
         del self.cache[pte]
-        self._sw_del(pte)
+        off = entry[1]
+        keys = self._sw_ck[entry[0]]
+        if off < len(keys):
+            keys[off] = 0
+            self._sw_sh[entry[0]][off] = 0
+        else:
+            self._sw_del(pte)
         self.f_swap[frame] = None
         self.f_ra[frame] = 0
         if len(maps) == 1:
@@ -1238,9 +1256,15 @@ class MM:
             except DeviceIOError:
                 c["pageout_errors"] += 1
                 return False
-            pte = ~(entry[1] << _TYPE_SHIFT | entry[0])
-            self._sw_put(pte, ck, self._age + 1)  # with its shadow (workingset_eviction)
-            self._age += 1
+            t, off = entry
+            pte = ~(off << _TYPE_SHIFT | t)
+            self._age = age = self._age + 1
+            keys = self._sw_ck[t]
+            if off < len(keys):  # with its shadow (workingset_eviction)
+                keys[off] = ck
+                self._sw_sh[t][off] = age
+            else:
+                self._sw_put(pte, ck, age)
             first = True
             for pid in maps:
                 pts[pid][vp] = pte

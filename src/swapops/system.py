@@ -477,8 +477,17 @@ class SwapSystem:
                 if cache:  # cached by an exclusive load: pinned now, as a first cache=True read is
                     self._pinned.add(entry)
                 return cached
-        area, table, i, state = self._lookup(entry)
-        offset = entry[1]
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         order = area.orders[offset] if state & HEAD else 0
         folio = _new_folio(Folio)
         folio.order = order
@@ -561,9 +570,19 @@ class SwapSystem:
 
     def swap_count(self, entry: SwapEntry) -> int:
         """Page-table references held on ``entry`` (0 if only the swap cache pins it)."""
-        area, _table, _i, state = self._lookup(entry)
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         count = state & COUNT_MASK
-        return area.extend[entry[1]] if count == COUNT_MASK else count
+        return area.extend[offset] if count == COUNT_MASK else count
 
     def swap_free(self, entry: SwapEntry) -> int:
         """Drop one page-table reference; free the slots when none is left.
@@ -571,9 +590,18 @@ class SwapSystem:
         Returns the remaining count. Freeing flows down the stack (zswap
         invalidate, flashbuf invalidate, discard).
         """
-        area, table, i, state = self._lookup(entry)
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         count = state & COUNT_MASK
-        offset = entry[1]
         if count == COUNT_MASK:
             remaining = area.extend[offset] - 1
             if remaining > COUNT_MAX:
@@ -619,10 +647,20 @@ class SwapSystem:
             raise _not_an_entry(entry) from None
         if folio is None:
             return
-        area, table, i, state = self._lookup(entry)
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         referenced = state & COUNT_MASK
         if folio.dirty and referenced and not state & ZERO:
-            area.write(entry[1], folio)
+            area.write(offset, folio)
             folio.dirty = False
         del self._swapcache[entry]
         self._pinned.discard(entry)
@@ -630,7 +668,7 @@ class SwapSystem:
         if referenced:
             table[i] = state
         else:
-            self._release(area, table, i, state, entry[1])
+            self._release(area, table, i, state, offset)
 
     def reclaim_swap_cache(self, *, skip_failed: bool = True) -> int:
         """Drop every folio it can from the swap cache (writing dirty ones back).
@@ -821,13 +859,13 @@ class SwapSystem:
 
     def run_work(self) -> None:
         """A scheduling point of reclaim: every active layer runs its queued work."""
-        for fn in self._overriders("run_work"):
+        for fn in (self._layer_fns.get("run_work") or self._overriders("run_work")):
             fn()
 
     def ram_held(self) -> int:
         """Pages of RAM the active layers hold (``SwapDevice.ram_held``: zswap's pool)."""
         held = 0
-        for fn in self._overriders("ram_held"):
+        for fn in (self._layer_fns.get("ram_held") or self._overriders("ram_held")):
             held += fn()
         return held
 
@@ -835,7 +873,7 @@ class SwapSystem:
         """Pages the active layers wrote back through the swap cache so far
         (``SwapDevice.writeback_pages``: zswap's writeback)."""
         total = 0
-        for fn in self._overriders("writeback_pages"):
+        for fn in (self._layer_fns.get("writeback_pages") or self._overriders("writeback_pages")):
             total += fn()
         return total
 
