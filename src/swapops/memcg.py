@@ -197,8 +197,9 @@ def _limit(what: str, value: Any) -> int | None:
     return nbytes // PAGE_SIZE
 
 
-class MemcgModel:
-    """The cgroups of one :class:`~swapops.mm.MM`; attaches itself (``mm.memcg``).
+class CgroupConfig:
+    """Validated cgroup and tier configuration (no machine needed): what a
+    scenario's ``[cgroup.<name>]`` and ``[tiers]`` tables give.
 
     :param cgroups: ``{name: {memory_max, swap_max, swap_tiers, procs}}``:
         limits in bytes or size strings (``"max"`` or absent: none), the
@@ -208,35 +209,19 @@ class MemcgModel:
     :param tiers: ``{name: [lowest, highest]}`` (see :class:`SwapTiers`).
     """
 
-    def __init__(self, mm: MM, cgroups: Mapping[str, Mapping[str, Any]],
-                 tiers: Mapping[str, Any] | None = None) -> None:
-        self.mm = mm
-        self.system = mm.system
+    def __init__(self, cgroups: Mapping[str, Any] | None, tiers: Mapping[str, Any] | None = None) -> None:
+        if cgroups is not None and not isinstance(cgroups, Mapping):
+            raise ConfigError("cgroup must be a table of [cgroup.<name>] tables")
         self.tiers = SwapTiers(tiers or {})
-        root = Memcg(ROOT, 0, None, None, None)
-        self.cgroups: list[Memcg] = [root]
-        self._pid_cg: dict[int, Memcg] = {}
-        for name, spec in cgroups.items():
+        self.cgroups: list[Memcg] = [Memcg(ROOT, 0, None, None, None)]
+        self.pid_cg: dict[int, Memcg] = {}
+        for name, spec in (cgroups or {}).items():
             self._add(name, spec)
-        self.f_cg = bytearray()  # per frame: cgroup index + 1 (0: not charged)
-        # swap_cgroup: entry -> (cgroup, pages charged, pages); per page once split
-        self.swap_cg: dict[SwapEntry, tuple[Memcg, int, int]] = {}
-        self._charge_fns: dict[int, Any] = {}  # swap type -> top's swap_charge (None: the default)
-        self._gen = -1
-        mm.memcg = self
-        # Entries die inside the core (the last reference, or a swap-cache
-        # drop): the mm's bound calls are wrapped to uncharge them then.
-        self._free = mm._swap_free
-        self._drop = mm._cache_drop
-        mm._swap_free = self._swap_free
-        mm._cache_drop = self._cache_drop
 
-    def _add(self, name: str, spec: Mapping[str, Any]) -> None:
+    def _add(self, name: str, spec: Any) -> None:
         where = f"cgroup {name}"
         if not isinstance(name, str) or not name or name == ROOT or "/" in name:
             raise ConfigError(f"cgroup name {name!r}: a non-empty name other than root, without '/'")
-        if any(cg.name == name for cg in self.cgroups):
-            raise ConfigError(f"{where} is defined twice")
         if not isinstance(spec, Mapping):
             raise ConfigError(f"{where} must be a table")
         unknown = sorted(set(spec) - {"memory_max", "swap_max", "swap_tiers", "procs"})
@@ -255,12 +240,48 @@ class MemcgModel:
         if not isinstance(procs, (list, tuple)) or not all(_is_int(p) and p >= 0 for p in procs):
             raise ConfigError(f"{where}: procs must be a list of process ids")
         for pid in procs:
-            if pid in self._pid_cg:
-                raise ConfigError(f"{where}: process {pid} is in cgroup {self._pid_cg[pid].name} already")
-            self._pid_cg[pid] = cg
+            if pid in self.pid_cg:
+                raise ConfigError(f"{where}: process {pid} is in cgroup {self.pid_cg[pid].name} already")
+            self.pid_cg[pid] = cg
         if len(self.cgroups) >= 255:
             raise ConfigError("at most 254 cgroups")
         self.cgroups.append(cg)
+
+
+class MemcgModel:
+    """The cgroups of one :class:`~swapops.mm.MM`; attaches itself (``mm.memcg``).
+
+    :param cgroups: as :class:`CgroupConfig` takes them.
+    :param tiers: as :class:`CgroupConfig` takes them.
+    """
+
+    def __init__(self, mm: MM, cgroups: Mapping[str, Any] | None, tiers: Mapping[str, Any] | None = None) -> None:
+        if getattr(mm, "memcg", None) is not None:
+            raise ConfigError("this machine has a memory controller already")
+        config = CgroupConfig(cgroups, tiers)
+        self.mm = mm
+        self.system = mm.system
+        self.tiers = config.tiers
+        self.cgroups = config.cgroups
+        self._pid_cg = config.pid_cg
+        self.f_cg = bytearray()  # per frame: cgroup index + 1 (0: not charged)
+        # swap_cgroup: entry -> (cgroup, pages charged, pages); per page once split
+        self.swap_cg: dict[SwapEntry, tuple[Memcg, int, int]] = {}
+        self._charge_fns: dict[int, Any] = {}  # swap type -> top's swap_charge (None: the default)
+        self._gen = -1
+        mm.memcg = self
+        # Entries die inside the core (the last reference, or a swap-cache
+        # drop): the mm's bound calls are wrapped to uncharge them then.
+        self._free = mm._swap_free
+        self._drop = mm._cache_drop
+        mm._swap_free = self._swap_free
+        mm._cache_drop = self._cache_drop
+
+    def cgroup(self, name: str) -> Memcg:
+        for cg in self.cgroups:
+            if cg.name == name:
+                return cg
+        raise ConfigError(f"no cgroup {name!r}")
 
     # ------------------------------------------------------------------ placement
 
@@ -570,4 +591,4 @@ class MemcgModel:
                         assert self.tiers.tier_of(prio) in cg.tiers, (cg.name, e, prio)
 
 
-__all__ = ["MemcgModel", "Memcg", "SwapTiers", "SwapChargeError", "EVENTS", "STAT", "MAX_RECLAIM_RETRIES"]
+__all__ = ["MemcgModel", "CgroupConfig", "Memcg", "SwapTiers", "SwapChargeError", "EVENTS", "STAT", "MAX_RECLAIM_RETRIES"]
