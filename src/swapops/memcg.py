@@ -391,8 +391,11 @@ class MemcgModel:
         nr_wb = mm.nr_wb
         mm.inactive, mm.active, mm.nr_lru, mm.nr_wb = sub_inactive, sub_active, counts, 0
         freed = scanned = 0
+        # As the global reclaim's budget: twice the cgroup's pages, so pages
+        # that are all refused (swap.max) end the attempt instead of cycling.
+        budget = 2 * (counts[1] + counts[2]) + 2 * SWAP_CLUSTER_MAX
         try:
-            while freed < nr_to_reclaim and (sub_inactive or counts[2]):
+            while freed < nr_to_reclaim and scanned < budget and (sub_inactive or counts[2]):
                 f, s = mm._shrink(SWAP_CLUSTER_MAX)
                 freed += f
                 scanned += s
