@@ -325,3 +325,36 @@ def test_bad_cgroup_config_is_a_one_line_error(extra: dict[str, Any], message: s
 def test_config_accepts_max_and_single_priorities() -> None:
     cfg = CgroupConfig({"a": {"memory_max": "max", "swap_max": "max", "procs": [3]}}, {"t": 5})
     assert cfg.tiers.ranges == {"t": (5, 5)} and cfg.cgroups[1].memory_max is None
+
+
+def test_swapoff_brings_pages_back_charged_to_their_cgroups() -> None:
+    system, mm, memcg = machine([("swapfile", "4M", 100), ("swapfile", "8M", 10)],
+                                {"f": {"procs": [1], "swap_tiers": ["fast"]},
+                                 "s": {"procs": [2], "swap_tiers": ["slow"]}}, TIERS, ram=512)
+    mm.spawn(1)
+    mm.spawn(2)
+    fill(mm, 2, 300)
+    fill(mm, 1, 300)
+    fill(mm, 1, 300, start=300)
+    f, s = memcg.cgroup("f"), memcg.cgroup("s")
+    assert f.swap > 0 and s.swap > 0
+    system.swapoff(system.devices[1])  # the slow area: s's pages come back, charged to s
+    mm.check()
+    assert s.swap == 0 and s.memory == 300 and f.swap > 0
+    read_all(mm)
+    mm.check()
+
+
+def test_cli_runs_the_tiers_scenario_and_refuses_bad_config(tmp_path: pathlib.Path) -> None:
+    from click.testing import CliRunner
+
+    from swapops.cli import main
+
+    res = CliRunner().invoke(main, ["run", str(ROOT / "docs" / "examples" / "tiers.toml"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "cgroups (pages)" in res.output and "zram (prio 100, fast)" in res.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[swapon]]\nstack = "swapfile"\n[cgroup.a]\nswap_tiers = ["fast"]\n')
+    res = CliRunner().invoke(main, ["run", str(bad)])
+    assert res.exit_code == 2
+    assert "unknown swap tier 'fast'" in res.output and "Traceback" not in res.output

@@ -68,6 +68,12 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   and ``should_try_to_free_swap`` do on such areas (the slot is freed on
   swap-in). A top layer may answer per entry (vswap's Swap Table Edition frees
   entries not backed by a physical slot).
+* **memory cgroups** (off unless a :class:`swapops.memcg.MemcgModel` is
+  attached as ``MM.memcg``): frames are charged where they are allocated and
+  uncharged in ``_free_frame``, a fault of a cgroup at ``memory.max``
+  reclaims the cgroup first, page-outs allocate through the memcg (swap
+  charging, ``memory.swap.max``, swap tiers) and ``mem_cgroup_swap_full()``
+  joins ``vm_swap_full()``; see :mod:`swapops.memcg`.
 * **fork** shares frames (write-protected, COW) and duplicates swap entries
   (``swap_dup``); **exit** and **munmap** free frames and entries.
 * **swapoff**: the model is the page-table owner (:class:`swapops.system.SwapOwner`):
