@@ -236,7 +236,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["w", "w", "r", "fork", "exit", "munmap
                          st.integers(0, 400)), min_size=1, max_size=40)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS, mem=st.sampled_from([None, 40, 80]), swap=st.sampled_from([None, 0, 60, 300]),
        tiered=st.booleans(), stack=st.sampled_from(["swapfile", "vswap>swapfile", "zswap>swapfile"]))
 def test_no_page_is_lost_with_cgroups_and_tiers(ops: list[tuple[str, int, int]], mem: int | None,
