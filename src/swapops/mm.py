@@ -107,7 +107,8 @@ which counts the same way, writes the very bytes the model swaps
 
 Simplifications (documented, deliberate): large folios only as above; one
 anonymous LRU for the whole machine (a file list only as above, no MGLRU, no
-NUMA; cgroups, when configured, as :mod:`swapops.memcg` models them), reclaimed kswapd-like in the faulting context; when reclaim cannot free
+NUMA; cgroups, when configured, as :mod:`swapops.memcg` models them),
+reclaimed kswapd-like in the faulting context; when reclaim cannot free
 memory (swap full) the model *overcommits* (allocates a frame beyond RAM and
 counts it, ``overcommit_*``) instead of killing a process.
 """
