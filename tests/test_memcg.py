@@ -24,12 +24,13 @@ RAM = 256  # pages
 
 
 def machine(stacks: list[tuple[str, str, int]], cgroups: dict[str, Any], tiers: dict[str, Any] | None = None,
-            ram: int = RAM, mix: dict[str, float] | None = None) -> tuple[swapops.SwapSystem, MM, MemcgModel]:
+            ram: int = RAM, mix: dict[str, float] | None = None,
+            thp_orders: tuple[int, ...] = ()) -> tuple[swapops.SwapSystem, MM, MemcgModel]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         system = swapops.SwapSystem(seed=1)
     content = ContentMix.from_parts(mix, seed=1) if mix is not None else ContentMix(seed=1)
-    mm = MM(system, ram, content.page)
+    mm = MM(system, ram, content.page, thp_orders=thp_orders)
     system.owner = mm
     memcg = MemcgModel(mm, cgroups, tiers)
     for stack, size, prio in stacks:
@@ -238,9 +239,10 @@ OPS = st.lists(st.tuples(st.sampled_from(["w", "w", "r", "fork", "exit", "munmap
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ops=OPS, mem=st.sampled_from([None, 40, 80]), swap=st.sampled_from([None, 0, 60, 300]),
-       tiered=st.booleans(), stack=st.sampled_from(["swapfile", "vswap>swapfile", "zswap>swapfile"]))
+       tiered=st.booleans(), stack=st.sampled_from(["swapfile", "vswap>swapfile", "zswap>swapfile"]),
+       large=st.booleans())
 def test_no_page_is_lost_with_cgroups_and_tiers(ops: list[tuple[str, int, int]], mem: int | None,
-                                               swap: int | None, tiered: bool, stack: str) -> None:
+                                               swap: int | None, tiered: bool, stack: str, large: bool) -> None:
     cgroups: dict[str, Any] = {
         "a": {"procs": [1], "memory_max": None if mem is None else mem * PAGE_SIZE,
               "swap_max": None if swap is None else swap * PAGE_SIZE},
@@ -250,7 +252,7 @@ def test_no_page_is_lost_with_cgroups_and_tiers(ops: list[tuple[str, int, int]],
         cgroups["a"]["swap_tiers"] = ["fast"]
         cgroups["b"]["swap_tiers"] = ["slow"]
     system, mm, memcg = machine([(stack, "4M", 100), ("swapfile", "4M", 10)], cgroups, TIERS, ram=192,
-                                mix={"zero": 0.2, "random": 0.2})
+                                mix={"zero": 0.2, "random": 0.2}, thp_orders=(2, 4) if large else ())
     live = {1, 2}
     mm.spawn(1)
     mm.spawn(2)
@@ -325,6 +327,20 @@ def test_bad_cgroup_config_is_a_one_line_error(extra: dict[str, Any], message: s
 def test_config_accepts_max_and_single_priorities() -> None:
     cfg = CgroupConfig({"a": {"memory_max": "max", "swap_max": "max", "procs": [3]}}, {"t": 5})
     assert cfg.tiers.ranges == {"t": (5, 5)} and cfg.cgroups[1].memory_max is None
+
+
+def test_a_large_folio_refused_by_swap_max_is_split_and_its_pages_stay() -> None:
+    system, mm, memcg = machine([("swapfile", "8M", -1)], {"a": {"procs": [1], "swap_max": 50 * PAGE_SIZE}},
+                                mix={"zero": 0.0, "same": 0.0, "random": 1.0}, thp_orders=(4,))
+    mm.spawn(1)
+    fill(mm, 1, 3 * RAM)
+    mm.check()
+    a = memcg.cgroup("a")
+    assert a.swap <= 50 and a.events["swap_max"] > 0
+    assert mm.counters["mthp_swpout"] > 0  # whole folios went out while there was room
+    assert mm.counters["mthp_swpout_fallback"] > 0  # then refused ones were split, page by page
+    read_all(mm)
+    mm.check()
 
 
 def test_swapoff_brings_pages_back_charged_to_their_cgroups() -> None:
