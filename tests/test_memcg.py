@@ -374,3 +374,16 @@ def test_cli_runs_the_tiers_scenario_and_refuses_bad_config(tmp_path: pathlib.Pa
     res = CliRunner().invoke(main, ["run", str(bad)])
     assert res.exit_code == 2
     assert "unknown swap tier 'fast'" in res.output and "Traceback" not in res.output
+
+
+def test_the_memcg_benchmark_runs(tmp_path: pathlib.Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "memcg.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_memcg.py"), "--smoke", "--json", str(out)],
+                   check=True, capture_output=True, cwd=ROOT / "benchmarks", timeout=300)
+    r = json.loads(out.read_text())
+    assert set(r["events_per_cpu_s"]) == {"plain", "unlimited", "tiers"}
+    assert r["pageouts"]["plain"] == r["pageouts"]["unlimited"]  # cgroups without limits change no figure

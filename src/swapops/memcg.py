@@ -86,7 +86,6 @@ from .device import SwapDevice
 from .errors import (
     ConfigError,
     FolioSplitRequired,
-    InvalidEntryError,
     OutOfSwapSpaceError,
     WriteActivateError,
 )
@@ -274,6 +273,7 @@ class MemcgModel:
         # drop): the mm's bound calls are wrapped to uncharge them then.
         self._free = mm._swap_free
         self._drop = mm._cache_drop
+        self._live = self.system.entry_live
         mm._swap_free = self._swap_free
         mm._cache_drop = self._cache_drop
 
@@ -500,22 +500,15 @@ class MemcgModel:
         cg.area_entries[t] -= nr
         cg.area_charged[t] -= charged
 
-    def _dead(self, entry: SwapEntry) -> bool:
-        try:
-            self.system.swap_count(entry)
-        except InvalidEntryError:
-            return True
-        return False
-
     def _swap_free(self, entry: SwapEntry) -> int:
         left = self._free(entry)
-        if not left and entry in self.swap_cg and self._dead(entry):
+        if not left and entry in self.swap_cg and not self._live(entry):
             self._uncharge_swap(entry)
         return left
 
     def _cache_drop(self, entry: SwapEntry) -> None:
         self._drop(entry)
-        if entry in self.swap_cg and self._dead(entry):
+        if entry in self.swap_cg and not self._live(entry):
             self._uncharge_swap(entry)
 
     def swap_full(self, frame: int) -> bool:

@@ -562,6 +562,20 @@ class SwapSystem:
         flags = area.swapin
         return flags if flags >= 0 else area.device.swapin_flags(entry[1])
 
+    def entry_live(self, entry: SwapEntry) -> bool:
+        """Whether ``entry`` is a live entry (no exception for one that is not:
+        the memcg asks after every free that may have been the last)."""
+        try:
+            swap_type, offset = entry
+            area = self._areas[swap_type] if swap_type >= 0 else None
+            table = area.tables.get(offset >> CLUSTER_SHIFT) if area is not None else None
+        except (TypeError, ValueError, IndexError):
+            return False
+        if table is None:
+            return False
+        state = table[offset & CLUSTER_MASK]
+        return bool(state) and not state & TAIL
+
     def swap_dup(self, entry: SwapEntry) -> int:
         """One more page-table reference (fork); return the new count."""
         area, table, i, state = self._lookup(entry)
