@@ -70,6 +70,12 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   and ``should_try_to_free_swap`` do on such areas (the slot is freed on
   swap-in). A top layer may answer per entry (vswap's Swap Table Edition frees
   entries not backed by a physical slot).
+* **memory cgroups** (off unless a :class:`swapops.memcg.MemcgModel` is
+  attached as ``MM.memcg``): frames are charged where they are allocated and
+  uncharged in ``_free_frame``, a fault of a cgroup at ``memory.max``
+  reclaims the cgroup first, page-outs allocate through the memcg (swap
+  charging, ``memory.swap.max``, swap tiers) and ``mem_cgroup_swap_full()``
+  joins ``vm_swap_full()``; see :mod:`swapops.memcg`.
 * **fork** shares frames (write-protected, COW) and duplicates swap entries
   (``swap_dup``); **exit** and **munmap** free frames and entries.
 * **swapoff**: the model is the page-table owner (:class:`swapops.system.SwapOwner`):
@@ -102,8 +108,9 @@ which counts the same way, writes the very bytes the model swaps
   are dropped without I/O and never come back.
 
 Simplifications (documented, deliberate): large folios only as above; one
-anonymous LRU for the whole machine (a file list only as above, no MGLRU, no memcg, no
-NUMA), reclaimed kswapd-like in the faulting context; when reclaim cannot free
+anonymous LRU for the whole machine (a file list only as above, no MGLRU, no
+NUMA; cgroups, when configured, as :mod:`swapops.memcg` models them),
+reclaimed kswapd-like in the faulting context; when reclaim cannot free
 memory (swap full) the model *overcommits* (allocates a frame beyond RAM and
 counts it, ``overcommit_*``) instead of killing a process.
 """
@@ -113,7 +120,7 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -133,6 +140,9 @@ from .shrinker import reclaim_priority, shrink_slab
 from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN, whole_number
+
+if TYPE_CHECKING:
+    from .memcg import MemcgModel
 
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12  # reclaim's first priority: scan lists >> 12 (mm/vmscan.c)
@@ -318,6 +328,9 @@ class MM:
         self._backoff_until = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.nr_faults = 0
+        # The memory controller (swapops.memcg), attached by MemcgModel; None:
+        # no cgroups, and every hook below is one test of this attribute.
+        self.memcg: MemcgModel | None = None
         self._bind()
 
     def _bind(self) -> None:
@@ -525,6 +538,8 @@ class MM:
         self.f_ra[frame] = 0
         self.free.append(frame)
         self.nr_used -= 1
+        if self.memcg is not None:
+            self.memcg.uncharge(frame)
 
     def _new_frame(self, pid: int, vp: int, ck: int) -> int:
         frame = self._alloc()
@@ -533,6 +548,8 @@ class MM:
         self.f_vp[frame] = vp
         self.f_ref[frame] = 1
         self._lru_add(frame, 1)
+        if self.memcg is not None:
+            self.memcg.charge(frame, pid)
         return frame
 
     # ------------------------------------------------------------------ large folios
@@ -566,6 +583,8 @@ class MM:
                 self._head_of[t] = head
             self._lru_add(head, 1)
             self.nr_lru[1] += nr - 1
+            if self.memcg is not None:
+                self.memcg.charge_frames(frames, pid)
             self.counters["mthp_anon_fault_alloc"] += 1
             return True
         return False
@@ -613,6 +632,8 @@ class MM:
                 self._cpu = cpu
                 self.system.set_cpu(cpu)
             self._reclaim()
+        if self.memcg is not None:
+            self.memcg.try_charge(pid)  # memory.max: reclaim the cgroup first
         pt = self.pts[pid]
         pte = pt.get(vp)  # reclaim may have changed it
         c = self.counters
@@ -676,7 +697,7 @@ class MM:
             self._swap_free(entry)  # the PTE's reference; the swap cache keeps the entry
             if flags & SWAPIN_FREE_CACHE:
                 self._free_swap(frame, "swap_cache_freed_swapin")
-            elif self._swap_full():
+            elif self._memcg_swap_full(frame):
                 self._free_swap(frame)
             return frame
         frame = self._alloc()
@@ -703,6 +724,8 @@ class MM:
         self.f_ref[frame] = 1
         self._lru_add(frame, 2 if self._refault(pte) else 1)
         self.cache[pte] = frame
+        if self.memcg is not None:
+            self.memcg.charge_swapin(frame, entry, pid)
         pt[vp] = frame
         flags = self._swapin_flags(entry)
         self._swap_free(entry)
@@ -710,7 +733,7 @@ class MM:
             self._readahead(pid, pt, vp, entry)
         if flags & SWAPIN_FREE_CACHE:
             self._free_swap(frame, "swap_cache_freed_swapin")
-        elif self._swap_full():
+        elif self._memcg_swap_full(frame):
             self._free_swap(frame)
         return frame
 
@@ -808,6 +831,8 @@ class MM:
         self.f_ref[frame] = 0
         self._lru_add(frame, 2 if self._refault(pte) else 1)
         cache[pte] = frame
+        if self.memcg is not None:
+            self.memcg.charge_swapin(frame, entry, -1)
         self.counters["swap_ra"] += 1
         return True
 
@@ -842,6 +867,11 @@ class MM:
         self._age += 1  # workingset_age_nonresident
         c["workingset_activate_anon"] += 1
         return True
+
+    def _memcg_swap_full(self, frame: int) -> bool:
+        """``mem_cgroup_swap_full()``: :meth:`_swap_full`, or the frame's cgroup
+        is half way to its ``memory.swap.max`` (:mod:`swapops.memcg`)."""
+        return self._swap_full() or (self.memcg is not None and self.memcg.swap_full(frame))
 
     def _swap_full(self) -> bool:
         """``vm_swap_full()``: more than half of the swap space is in use
@@ -1062,7 +1092,7 @@ class MM:
                     nr_lru[2] += 1
                     active.appendleft(tag)
                     activated += 1
-                    if f_swap[frame] is not None and self._swap_full():  # activate_locked
+                    if f_swap[frame] is not None and self._memcg_swap_full(frame):  # activate_locked
                         self._free_swap(frame)
                 else:
                     f_pgref[frame] = 1
@@ -1077,7 +1107,7 @@ class MM:
             f_lru[frame] = 0
             self._lru_add(frame, 2)
             activated += 1
-            if f_swap[frame] is not None and self._swap_full():
+            if f_swap[frame] is not None and self._memcg_swap_full(frame):
                 self._free_swap(frame)
             if self._backoff_until > self.nr_faults:
                 break
@@ -1152,7 +1182,7 @@ class MM:
         folio.data = b"".join([content(f_ck[f]) for f in frames])
         c = self.counters
         try:
-            entry = self._swap_out(folio)
+            entry = self._swap_out(folio) if self.memcg is None else self.memcg.swap_out(folio, head)
         except FolioSplitRequired:
             c["mthp_swpout_fallback"] += 1
             if order == PMD_ORDER:
@@ -1184,6 +1214,8 @@ class MM:
             self._activate_large(head, nr)
             return 0, nr
         entries = self.system.swap_split(entry)
+        if self.memcg is not None:
+            self.memcg.split(entry, entries)
         pt = self.pts[self.f_map[head][0]]
         f_vp = self.f_vp
         sw_put = self._sw_put
@@ -1244,7 +1276,7 @@ class MM:
                 folio = Folio.empty(0)
                 folio.data = self.content(ck)
             try:
-                entry = self._swap_out(folio)
+                entry = self._swap_out(folio) if self.memcg is None else self.memcg.swap_out(folio, frame)
             except WriteActivateError:  # AOP_WRITEPAGE_ACTIVATE: this page stays, reclaim goes on
                 c["swapout_failures"] += 1
                 c["swapout_activated"] += 1
@@ -1301,6 +1333,8 @@ class MM:
                 else:
                     dup(pte_entry(pte))
         self.pts[child] = dict(pt)
+        if self.memcg is not None:
+            self.memcg.fork(parent, child)
         self.counters["forks"] += 1
 
     def _pt(self, pid: int) -> dict[int, Any]:
@@ -1464,6 +1498,8 @@ class MM:
             for t in frames[1:]:
                 assert self._head_of[t] == head and not self.f_lru[t], (head, t)
         assert len(self._head_of) == sum(len(f) - 1 for f in self._folios.values())
+        if self.memcg is not None:
+            self.memcg.check()
 
 
 #: The mm model's counters (``MM.counters``). Names with a kernel twin are the

@@ -194,8 +194,13 @@ class SwapSystem:
         self._usage_src: list[tuple[SwapDevice | None, SwapDevice]] | None = None
         self._rotational: bool | None = None
         self._layer_fns: dict[str, list[Any]] = {}
+        #: Bumped at every change of the area table or a stack: who resolves
+        #: something per area once (a cgroup's allowed areas, swapops.memcg)
+        #: compares it instead of being told.
+        self.generation = 0
 
     def _stacks_changed(self) -> None:
+        self.generation += 1
         self._usage_src = None
         self._rotational = None
         self._layer_fns.clear()
@@ -345,12 +350,17 @@ class SwapSystem:
 
     # --------------------------------------------------------------- the hot path
 
-    def swap_out(self, folio: Folio) -> SwapEntry:
+    def swap_out(self, folio: Folio, allowed: int = -1) -> SwapEntry:
         """Give ``folio`` a swap entry and write it out; return ``(type, offset)``.
 
         Zero-filled folios get an entry with the zero flag and no I/O. On a
         write error the slots are released and :class:`DeviceIOError` raised:
         the folio stays with the caller.
+
+        ``allowed``: a bit mask of the swap types the entry may come from (bit
+        ``type`` set: allowed; the default ``-1`` allows every area). The mm
+        model passes a cgroup's swap tiers resolved once per change of the
+        area table (:mod:`swapops.memcg`); the areas keep their priority order.
         """
         try:
             order = folio.order
@@ -359,7 +369,7 @@ class SwapSystem:
         nr = 1 << order
         current = self._current[order]
         offset = -1
-        if current is not None:
+        if current is not None and allowed >> current.type & 1:
             area = current
             # Fast path: stay on the device whose cluster we are filling (the
             # per-CPU cluster cache). When its cluster runs out and others of
@@ -370,11 +380,13 @@ class SwapSystem:
                 offset = -1
         if offset < 0:
             for area in self._avail:
+                if not allowed >> area.type & 1:
+                    continue
                 offset = area.alloc(order)
                 if offset >= 0:
                     break
             else:
-                raise self._no_space(order)
+                raise self._no_space(order, allowed)
             self._current[order] = area
         ck = folio.ck
         if ck < 0:
@@ -428,13 +440,17 @@ class SwapSystem:
             last = max(i for i, a in enumerate(avail) if a.priority == area.priority)
             avail.insert(last + 1, area)
 
-    def _no_space(self, order: int) -> OutOfSwapSpaceError:
+    def _no_space(self, order: int, allowed: int = -1) -> OutOfSwapSpaceError:
         if not self._avail:
             return OutOfSwapSpaceError("no swap area is active (swapon first)")
+        if not any(allowed >> a.type & 1 for a in self._avail):
+            return OutOfSwapSpaceError("no allowed swap area is active (the cgroup's swap tiers hold none)")
         if order:
             # Would an order-0 folio fit? Probe (rare path) rather than trust
             # free counts: a virtual device's size says little about its room.
             for area in self._avail:
+                if not allowed >> area.type & 1:
+                    continue
                 offset = area.alloc(0)
                 if offset >= 0:
                     area.free(offset, 1)
@@ -554,6 +570,20 @@ class SwapSystem:
             raise InvalidEntryError(f"invalid swap entry {entry!r}: no such swap area")
         flags = area.swapin
         return flags if flags >= 0 else area.device.swapin_flags(entry[1])
+
+    def entry_live(self, entry: SwapEntry) -> bool:
+        """Whether ``entry`` is a live entry (no exception for one that is not:
+        the memcg asks after every free that may have been the last)."""
+        try:
+            swap_type, offset = entry
+            area = self._areas[swap_type] if swap_type >= 0 else None
+            table = area.tables.get(offset >> CLUSTER_SHIFT) if area is not None else None
+        except (TypeError, ValueError, IndexError):
+            return False
+        if table is None:
+            return False
+        state = table[offset & CLUSTER_MASK]
+        return bool(state) and not state & TAIL
 
     def swap_dup(self, entry: SwapEntry) -> int:
         """One more page-table reference (fork); return the new count."""
