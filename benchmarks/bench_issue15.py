@@ -100,7 +100,10 @@ keep = [system.swap_out(Folio.ref(ck)) for ck in cks]
 after = tracemalloc.get_traced_memory()[0]
 # the caller's entries (the list and its tuples) are the mm model's page tables, not the layers'
 entries = sys.getsizeof(keep) + sum(sys.getsizeof(e) + sys.getsizeof(e[1]) for e in keep)
-print(json.dumps({"slots": n, "bytes": after - before, "caller_entries": entries}))
+# what the mm model keeps per entry instead (swapops.mm): the PTE's int and 16 B of per-area arrays
+from swapops.mm import swap_pte
+mm_entries = sum(sys.getsizeof(swap_pte(e)) + 16 for e in keep)
+print(json.dumps({"slots": n, "bytes": after - before, "caller_entries": entries, "mm_entries": mm_entries}))
 """
 
 
@@ -168,6 +171,8 @@ def slots(new: str, n: int) -> dict[str, Any]:
         r = _child(new, _SLOT_CHILD, n, stack)
         r["bytes_per_slot"] = r["bytes"] / r["slots"]
         r["bytes_per_slot_without_caller_entries"] = (r["bytes"] - r["caller_entries"]) / r["slots"]
+        if "mm_entries" in r:
+            r["bytes_per_slot_with_mm_entries"] = (r["bytes"] - r["caller_entries"] + r["mm_entries"]) / r["slots"]
         out[stack] = r
     return out
 
@@ -238,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
               f"large/small {cell['cost_ratio_large_vs_small']:.2f}  B/page {cell['bytes_per_page']:.0f}")
     for stack, cell in res["slots"].items():
         print(f"slots {stack:<16} {cell['bytes_per_slot_without_caller_entries']:.1f} B/slot in the core and "
-              f"layers (keys included); {cell['bytes_per_slot']:.1f} with the caller's entry tuples")
+              f"layers (keys included); {cell['bytes_per_slot']:.1f} with the caller's entry tuples; "
+              f"{cell.get('bytes_per_slot_with_mm_entries', float('nan')):.1f} with the mm model's PTE ints and arrays")
     if "big" in res:
         b = res["big"]
         print(f"big: {b['pages']:,} pages, swap {b['swap']}: {b['wall_s']:.0f} s wall, {b['cpu_s']:.0f} s CPU, "

@@ -8,11 +8,16 @@ import warnings
 import pytest
 
 import swapops
-from swapops.mm import MM, DataMismatchError
+from swapops.mm import MM, DataMismatchError, is_swap_pte, pte_entry, swap_pte
 from swapops.runner import DEFAULT_STACKS, backend_of, missing_modules
 from swapops.workloads import EXIT, FORK, MUNMAP, OP_SHIFT, READ, SPAWN, WRITE, ContentMix
 
 RAM = 256  # pages: the smallest machines keep these tests fast
+
+
+def is_frame(pte: object) -> bool:
+    """A PTE mapping a frame (an int >= 0; a swap PTE is a negative int, the zero page False)."""
+    return type(pte) is int and pte >= 0
 
 
 def machine(stack: str = "swapfile", size: str = "4M", ram: int = RAM, **mm_kw: object) -> tuple[swapops.SwapSystem, MM]:
@@ -52,8 +57,8 @@ def test_reclaim_keeps_free_memory_and_swaps_out_cold_pages() -> None:
     assert core["swap_entries_allocated"] == st["pageouts"]
     assert core["pswpout"] == st["pageouts"] - core["swpout_zero"] == writes_of(system)
     # Sequential fill: the first pages are the coldest and went out first.
-    assert isinstance(mm.pts[1][0], tuple)
-    assert isinstance(mm.pts[1][2 * RAM - 1], int)
+    assert is_swap_pte(mm.pts[1][0])
+    assert is_frame(mm.pts[1][2 * RAM - 1])
 
 
 def test_reads_of_untouched_memory_map_the_zero_page() -> None:
@@ -71,17 +76,17 @@ def test_clean_swapcache_page_is_dropped_without_a_rewrite() -> None:
     mm.spawn(1)
     fill(mm, 1, 2 * RAM)  # page 0 is swapped out
     entry = mm.pts[1][0]
-    assert isinstance(entry, tuple)
+    assert is_swap_pte(entry)
     mm.access(1, 0)  # read fault: page back, kept in the swap cache, clean
     frame = mm.pts[1][0]
-    assert isinstance(frame, int) and mm.f_swap[frame] == entry
-    assert system.swap_count(entry) == 0  # only the swap cache holds it
+    assert is_frame(frame) and mm.f_swap[frame] == entry
+    assert system.swap_count(pte_entry(entry)) == 0  # only the swap cache holds it
     drops = mm.counters["clean_drops"]
     mm.spawn(2)
     fill(mm, 2, 2 * RAM)  # pressure: page 0 of process 1 is reclaimed again
     assert mm.pts[1][0] == entry  # the same entry, not a new one
     assert mm.counters["clean_drops"] > drops
-    assert system.swap_count(entry) == 1
+    assert system.swap_count(pte_entry(entry)) == 1
     mm.check()
 
 
@@ -91,7 +96,7 @@ def test_clean_drop_costs_no_device_write() -> None:
     fill(mm, 1, RAM)  # fills RAM: some pages go out
     mm.spawn(2)
     fill(mm, 2, RAM)
-    swapped = [vp for vp, pte in mm.pts[1].items() if isinstance(pte, tuple)]
+    swapped = [vp for vp, pte in mm.pts[1].items() if is_swap_pte(pte)]
     assert len(swapped) > 32
     mm.replay([READ] * len(swapped), [1] * len(swapped), swapped)  # read them all back
     drops = mm.counters["clean_drops"]
@@ -113,9 +118,9 @@ def test_store_to_a_swapped_in_page_drops_the_stale_swap_copy() -> None:
     live = system.nr_entries()
     mm.access(1, 0, write=True)  # write fault on a swapped page
     frame = mm.pts[1][0]
-    assert isinstance(frame, int)
+    assert is_frame(frame)
     assert mm.f_swap[frame] is None and not mm.f_wp[frame]
-    assert entry not in mm.swapped and entry not in mm.cache
+    assert pte_entry(entry) not in mm.swapped_entries() and entry not in mm.cache
     assert system.nr_entries() <= live  # the entry was released (reclaim may add others)
     assert mm.counters["swapcache_dirtied"] == 1
     assert mm.f_ck[frame] & 0xFFFFFFFF == 2  # version 2: written again after swap-in
@@ -126,16 +131,16 @@ def test_fork_shares_swap_entries_and_exit_frees_them() -> None:
     system, mm = machine()
     mm.spawn(1)
     fill(mm, 1, 2 * RAM)
-    swapped = [pte for pte in mm.pts[1].values() if isinstance(pte, tuple)]
+    swapped = [pte for pte in mm.pts[1].values() if is_swap_pte(pte)]
     assert swapped
     mm.fork(1, 2)
-    assert all(system.swap_count(e) == 2 for e in swapped)
+    assert all(system.swap_count(pte_entry(e)) == 2 for e in swapped)
     mm.check()
     mm.exit(2)
-    assert all(system.swap_count(e) == 1 for e in swapped)
+    assert all(system.swap_count(pte_entry(e)) == 1 for e in swapped)
     mm.exit(1)
     assert system.nr_entries() == 0
-    assert mm.nr_used == 0 and not mm.swapped and not mm.cache
+    assert mm.nr_used == 0 and not mm.swapped_entries() and not mm.cache
     mm.check()
 
 
@@ -166,7 +171,7 @@ def test_fork_of_a_swapped_page_faulted_by_one_process_is_shared_then_copied() -
     mm.access(2, 0)  # minor: the child finds it in the swap cache
     assert mm.pts[2][0] == frame
     assert mm.counters["swapin_cache_hits"] >= 1
-    assert system.swap_count(entry) == 0
+    assert system.swap_count(pte_entry(entry)) == 0
     mm.access(2, 0, write=True)  # shared: COW
     assert mm.pts[2][0] != frame and mm.counters["cow"] == 1
     mm.check()
@@ -186,7 +191,7 @@ def test_cluster_readahead_reads_neighbours_and_counts_hits() -> None:
     system, mm = machine("swapfile:rotational=on", page_cluster=3)
     mm.spawn(1)
     fill(mm, 1, 2 * RAM)
-    out = sorted((pte[1], vp) for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    out = sorted((pte_entry(pte)[1], vp) for vp, pte in mm.pts[1].items() if is_swap_pte(pte))
     # Fault the swapped pages in slot order: after the first adjacent faults the
     # window opens and later faults find their pages read ahead.
     for _off, vp in out[:64]:
@@ -228,7 +233,7 @@ def test_readahead_follows_swap_use_vma_readahead(rotational: bool) -> None:
     stays at one page (swapin_nr_pages)."""
     system, mm = _interleaved(f"swapfile:rotational={'on' if rotational else 'off'}")
     assert system.rotational_swap() == rotational
-    swapped = sorted(vp for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    swapped = sorted(vp for vp, pte in mm.pts[1].items() if is_swap_pte(pte))
     for vp in swapped[:40]:  # a forward walk: the window opens
         mm.access(1, vp)
     st = mm.stats()
@@ -243,7 +248,7 @@ def test_readahead_follows_swap_use_vma_readahead(rotational: bool) -> None:
 def test_vma_readahead_window_stays_in_the_pmd() -> None:
     """swap_vma_ra_win clips the window to the fault's 2 MiB (512-page) PMD."""
     _system, mm = _interleaved("swapfile")
-    swapped = sorted(vp for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    swapped = sorted(vp for vp, pte in mm.pts[1].items() if is_swap_pte(pte))
     for vp in swapped[:40]:
         mm.access(1, vp)
     ra = {e for e, f in mm.cache.items() if mm.f_ra[f]}
@@ -264,7 +269,7 @@ def test_refault_soon_after_eviction_is_activated() -> None:
             mm.access(1, vp)
         fill(mm, 1, RAM + 64)  # pressure: the cold half goes out
     assert mm.nr_lru[2] > 0
-    old = next(vp for vp, pte in sorted(mm.pts[1].items()) if isinstance(pte, tuple))
+    old = next(vp for vp, pte in sorted(mm.pts[1].items()) if is_swap_pte(pte))
     fill(mm, 1, 4 * RAM)  # many evictions since: a long refault distance
     before = mm.counters["workingset_activate_anon"]
     mm.access(1, old)
@@ -272,9 +277,9 @@ def test_refault_soon_after_eviction_is_activated() -> None:
     assert st["workingset_refault_anon"] >= 1
     assert st["workingset_activate_anon"] == before  # too far: inactive
     # A page evicted by the last reclaim comes back at once: activated.
-    shadows = {e: a for e in mm.swapped if (a := mm.shadow_of(e)) is not None}
+    shadows = {e: a for e in mm.swapped_entries() if (a := mm.shadow_of(e)) is not None}
     recent = max(shadows, key=shadows.__getitem__)
-    vp = next(v for v, pte in mm.pts[1].items() if pte == recent)
+    vp = next(v for v, pte in mm.pts[1].items() if pte == swap_pte(recent))
     mm.access(1, vp)
     assert mm.counters["workingset_activate_anon"] == before + 1
     assert mm.f_lru[mm.pts[1][vp]] == 2
@@ -285,7 +290,7 @@ def test_readahead_off_with_page_cluster_zero() -> None:
     _system, mm = machine(page_cluster=0)
     mm.spawn(1)
     fill(mm, 1, 2 * RAM)
-    out = sorted((pte[1], vp) for vp, pte in mm.pts[1].items() if isinstance(pte, tuple))
+    out = sorted((pte_entry(pte)[1], vp) for vp, pte in mm.pts[1].items() if is_swap_pte(pte))
     for _off, vp in out[:64]:
         mm.access(1, vp)
     assert mm.stats()["swap_ra"] == 0
@@ -298,13 +303,13 @@ def test_swapoff_walks_every_pte_of_every_process() -> None:
         fill(mm, pid, RAM)
     mm.fork(1, 4)
     ptes = mm.nr_ptes()
-    swap_ptes = sum(1 for pt in mm.pts.values() for p in pt.values() if isinstance(p, tuple))
+    swap_ptes = sum(1 for pt in mm.pts.values() for p in pt.values() if is_swap_pte(p))
     assert swap_ptes
     report = system.swapoff(system.devices[0])
     assert report.pte_visits == ptes
     assert not report.restored  # the owner claimed every entry
-    assert all(not isinstance(p, tuple) for pt in mm.pts.values() for p in pt.values())
-    assert not mm.swapped and not mm.cache
+    assert all(not is_swap_pte(p) for pt in mm.pts.values() for p in pt.values())
+    assert not mm.swapped_entries() and not mm.cache
     assert mm.nr_used > RAM  # brought back beyond RAM: counted as overcommit
     assert mm.counters["swapoff_pte_visits"] == ptes
 
@@ -325,7 +330,7 @@ def test_corrupted_data_is_detected() -> None:
     mm.spawn(1)
     fill(mm, 1, 2 * RAM)
     entry = mm.pts[1][0]
-    mm.swapped[entry] += 1  # pretend another version went out
+    mm._sw_put(entry, mm._sw_key(entry) + 1, mm._sw_shadow(entry, 0))  # pretend another version went out
     with pytest.raises(DataMismatchError):
         mm.access(1, 0)
 
@@ -395,12 +400,12 @@ def test_swap_full_frees_the_swap_copy_on_swapin() -> None:
     fill(mm, 1, 2 * RAM)
     assert mm._swap_full()  # ~300 of 383 slots used
     entry = mm.pts[1][0]
-    assert isinstance(entry, tuple)
+    assert is_swap_pte(entry)
     used = system.devices[0].used
     mm.access(1, 0)
     frame = mm.pts[1][0]
-    assert isinstance(frame, int)
-    assert mm.f_swap[frame] is None and entry not in mm.swapped and entry not in mm.cache
+    assert is_frame(frame)
+    assert mm.f_swap[frame] is None and pte_entry(entry) not in mm.swapped_entries() and entry not in mm.cache
     assert mm.f_wp[frame] == 0  # exclusive and dirty now
     assert mm.counters["swap_cache_freed_full"] >= 1
     assert system.devices[0].used < used
@@ -414,7 +419,7 @@ def test_swap_not_full_keeps_the_swap_copy() -> None:
     assert not mm._swap_full()
     mm.access(1, 0)
     frame = mm.pts[1][0]
-    assert isinstance(frame, int) and mm.f_swap[frame] is not None
+    assert is_frame(frame) and mm.f_swap[frame] is not None
     assert mm.counters["swap_cache_freed_full"] == 0
 
 
@@ -424,10 +429,10 @@ def test_swap_full_keeps_a_copy_other_ptes_still_reference() -> None:
     fill(mm, 1, 2 * RAM)
     mm.fork(1, 2)  # both processes' PTEs hold page 0's entry
     entry = mm.pts[1][0]
-    assert isinstance(entry, tuple) and system.swap_count(entry) == 2
+    assert is_swap_pte(entry) and system.swap_count(pte_entry(entry)) == 2
     mm.access(1, 0)
     frame = mm.pts[1][0]
-    assert isinstance(frame, int) and mm.f_swap[frame] == entry  # folio_swapped: kept
+    assert is_frame(frame) and mm.f_swap[frame] == entry  # folio_swapped: kept
     mm.check()
 
 
@@ -438,7 +443,7 @@ def test_swap_full_frees_the_copy_of_a_page_reclaim_activates(monkeypatch: pytes
     fill(mm, 1, 2 * RAM)
     mm.access(1, 0)  # swap not full: the page stays in the swap cache
     frame = mm.pts[1][0]
-    assert isinstance(frame, int) and mm.f_swap[frame] is not None
+    assert is_frame(frame) and mm.f_swap[frame] is not None
     monkeypatch.setattr(mm, "_swap_full", lambda: True)
     for _ in range(50):
         mm.f_ref[frame] = 1  # referenced at every scan: activated on the second
@@ -540,10 +545,10 @@ def test_large_folios_swap_out_whole_and_come_back_page_by_page() -> None:
     assert core["pswpout"] + core["swpout_zero"] == st["pageouts"] == 16 * st["mthp_swpout"]
     # Its entries are per page: page 1 of the first folio is its own entry, slot 1 of the run.
     e0, e1 = mm.pts[1][0], mm.pts[1][1]
-    assert isinstance(e0, tuple) and e1 == (e0[0], e0[1] + 1)
+    assert is_swap_pte(e0) and pte_entry(e1) == (pte_entry(e0)[0], pte_entry(e0)[1] + 1)
     majors = mm.stats()["pgmajfault"]
     mm.replay([READ], [1], [1])  # one page comes back, order 0 (readahead may bring neighbours)
-    assert isinstance(mm.pts[1][1], int) and mm.pts[1][1] not in mm._folios
+    assert is_frame(mm.pts[1][1]) and mm.pts[1][1] not in mm._folios
     assert mm.stats()["pgmajfault"] == majors + 1
     mm.check()
     _readback(mm)
@@ -703,3 +708,29 @@ def test_zswap_writeback_leaves_its_folio_in_the_swap_cache() -> None:
     assert after == (before[0], before[1], before[2] + 1, before[3])
     mm.check()
     _readback(mm)
+
+
+@pytest.mark.parametrize("stack", ["swapfile", "vswap>swapfile"])
+def test_swapped_pages_beyond_the_arrays_go_to_the_dict(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offsets past _SW_DIRECT (a sparse allocator) keep their key and shadow in
+    MM._sw_far: the same faults, readahead, refaults and frees as the arrays."""
+    import swapops.mm as mm_mod
+
+    runs = []
+    for direct in (1 << 27, 64):
+        monkeypatch.setattr(mm_mod, "_SW_DIRECT", direct)
+        system, mm = machine(stack)
+        mm.spawn(1)
+        fill(mm, 1, 3 * RAM)
+        mm.fork(1, 2)
+        rng = random.Random(3)
+        vps = [rng.randrange(3 * RAM) for _ in range(4 * RAM)]
+        mm.replay([READ if i % 3 else WRITE for i in range(len(vps))], [1 + (i & 1) for i in range(len(vps))], vps)
+        mm.check()
+        if direct == 64:
+            assert mm._sw_far and all(len(a) <= 64 for a in mm._sw_ck)
+        runs.append(mm.stats())
+        mm.exit(2)
+        mm.exit(1)
+        assert not mm.swapped_entries() and not mm._sw_far
+    assert runs[0] == runs[1]

@@ -83,6 +83,16 @@ def test_docs_hold_the_generated_tables() -> None:
     assert overhead.markdown_v5_cover() in text
     assert overhead.markdown_kairui() in text
     assert overhead.markdown_roadmap() in text
+    assert overhead.markdown_memcg() in text
+
+
+def test_memcg_metadata_rows() -> None:
+    rows = overhead.reproduce_memcg()
+    p4 = rows["P4 swap table + memcg_table, B/slot at 100 %"]
+    assert abs(p4 - 10) / 10 < 0.05  # 8 B swap table + 2 B memcg id + 48 B per 512-slot cluster
+    assert p4 == 8 + 2 + 48 / 512
+    # the STE's physical device has no memcg table: 512 u16 ids saved per cluster
+    assert rows["STE: memcg_table a physical cluster no longer allocates, B"] == 512 * 2
 
 
 def test_roadmap_p4_and_ste_reproduced_within_5_percent() -> None:

@@ -318,6 +318,8 @@ def run(target: str, **o: Any) -> None:
     console.print(_tables().run_table(result, keys))
     if not keys:
         console.print(_tables().layers_table(result))
+    if result.get("cgroups"):
+        console.print(_tables().cgroups_table(result))
     if result["swapoff"]:
         console.print(_tables().swapoff_table(result))
     if plot:

@@ -246,6 +246,23 @@ class SwapDevice:
         stack's fixed answer (:func:`stack_swapin_flags`)."""
         return stack_swapin_flags(self)
 
+    def swap_charge(self, offset: int, nr: int) -> int:
+        """Pages of the entry at ``offset`` (``nr`` pages, just written) that its
+        cgroup's ``memory.swap.current`` is charged for (:mod:`swapops.memcg`).
+
+        Not a hook and not on the core's per-page path: the mm model's memcg
+        asks the top layer of an area once per page-out, and only when cgroups
+        are configured. The default is mainline's policy: every entry is
+        charged whole when it is allocated (``folio_alloc_swap()`` ->
+        ``mem_cgroup_try_charge_swap()``), so a layer that keeps this default
+        lets the memcg refuse an over-limit charge *before* the write. A top
+        layer with another policy overrides it (vswap charges only the pages
+        it backed with a physical slot); its charge is then checked after the
+        write, and an over-limit entry is freed again (the folio stays in
+        memory).
+        """
+        return nr
+
     def bind_lower(self) -> None:
         """Bind the lower device's operations to the ``lower_*`` names.
 

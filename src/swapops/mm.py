@@ -4,9 +4,11 @@ A machine with ``ram_pages`` page frames and processes whose page tables map
 virtual pages to frames or to swap entries, as Linux's anonymous memory does:
 
 * **page tables**: one dict per process, ``vpage -> pte``. A PTE is a frame
-  number (int), a swap entry (the ``(type, offset)`` tuple the core handed
-  out) or ``False`` (mapped to the shared zero page: read but never written,
-  so it takes no frame).
+  number (an int >= 0), a swap entry (a negative int: the ``(type, offset)``
+  tuple the core handed out, encoded as ``~(offset << 5 | type)`` as the
+  kernel encodes ``swp_entry_t`` in a PTE, converted back only at the core
+  boundary, :func:`swap_pte` / :func:`pte_entry`) or ``False`` (mapped to
+  the shared zero page: read but never written, so it takes no frame).
 * **LRU reclaim**: new and swapped-in pages enter the inactive list young
   (the faulting access); every access sets the young bit. When free memory
   falls to the low watermark, reclaim (kswapd) scans the inactive tail in
@@ -77,6 +79,12 @@ virtual pages to frames or to swap entries, as Linux's anonymous memory does:
   and ``should_try_to_free_swap`` do on such areas (the slot is freed on
   swap-in). A top layer may answer per entry (vswap's Swap Table Edition frees
   entries not backed by a physical slot).
+* **memory cgroups** (off unless a :class:`swapops.memcg.MemcgModel` is
+  attached as ``MM.memcg``): frames are charged where they are allocated and
+  uncharged in ``_free_frame``, a fault of a cgroup at ``memory.max``
+  reclaims the cgroup first, page-outs allocate through the memcg (swap
+  charging, ``memory.swap.max``, swap tiers) and ``mem_cgroup_swap_full()``
+  joins ``vm_swap_full()``; see :mod:`swapops.memcg`.
 * **fork** shares frames (write-protected, COW) and duplicates swap entries
   (``swap_dup``); **exit** and **munmap** free frames and entries.
 * **swapoff**: the model is the page-table owner (:class:`swapops.system.SwapOwner`):
@@ -109,19 +117,23 @@ which counts the same way, writes the very bytes the model swaps
   are dropped without I/O and never come back.
 
 Simplifications (documented, deliberate): large folios only as above; one
-anonymous LRU for the whole machine (a file list only as above, no MGLRU, no memcg, no
-NUMA), reclaimed kswapd-like in the faulting context; when reclaim cannot free
+anonymous LRU for the whole machine (a file list only as above, no MGLRU, no
+NUMA; cgroups, when configured, as :mod:`swapops.memcg` models them),
+reclaimed kswapd-like in the faulting context; when reclaim cannot free
 memory (swap full) the model *overcommits* (allocates a frame beyond RAM and
 counts it, ``overcommit_*``) instead of killing a process.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .constants import PMD_ORDER
+import numpy as np
+
+from .constants import MAX_SWAPFILES, PMD_ORDER
 from .contentref import ContentCache
 from .device import SWAPIN_FREE_CACHE, SWAPIN_NO_READAHEAD
 from .errors import (
@@ -138,13 +150,23 @@ from .sizes import PAGE_SIZE
 from .system import SwapEntry, SwapSystem
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, OP_SHIFT, SPAWN, whole_number
 
+if TYPE_CHECKING:
+    from .memcg import MemcgModel
+
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12  # reclaim's first priority: scan lists >> 12 (mm/vmscan.c)
 SWAP_RA_ORDER_CEILING = 5  # VMA readahead: at most 32 pages (mm/swap_state.c)
 SWAP_RA_HITS_MAX = 63  # SWAP_RA_HITS_MASK with 4 KiB pages
 _PMD_MASK = 511  # pages of a 2 MiB PMD, minus one
 _FMASK = (1 << 32) - 1
-_CK_MASK = (1 << 64) - 1  # MM.swapped: the content key below bit 64, the shadow above
+# A swap PTE: ~(offset << _TYPE_SHIFT | type), negative (frames are >= 0).
+_TYPE_SHIFT = 5
+_TYPE_MASK = (1 << _TYPE_SHIFT) - 1
+assert MAX_SWAPFILES <= 1 << _TYPE_SHIFT
+# The per-area arrays of swapped pages (content key, shadow) are indexed by
+# offset up to this many slots (2 GiB of arrays); offsets beyond (a sparse
+# third-party allocator) go to a dict.
+_SW_DIRECT = 1 << 27
 _NONE: tuple[int, ...] = ()  # no process maps the frame (read-ahead or orphaned swap cache)
 _BACKOFF = 256  # faults without reclaim after a page-out failed for lack of swap space
 
@@ -162,6 +184,22 @@ def _swapin_nr_pages(prev: int, offset: int, hits: int, max_pages: int, prev_win
         pages = roundup
     pages = min(pages, max_pages)
     return max(pages, prev_win // 2)
+
+
+def swap_pte(entry: SwapEntry) -> int:
+    """The PTE value of swap entry ``(type, offset)``: a negative int (``swp_entry_to_pte``)."""
+    return ~(entry[1] << _TYPE_SHIFT | entry[0])
+
+
+def pte_entry(pte: int) -> SwapEntry:
+    """The swap entry ``(type, offset)`` a swap PTE (a negative int) encodes (``pte_to_swp_entry``)."""
+    v = ~pte
+    return (v & _TYPE_MASK, v >> _TYPE_SHIFT)
+
+
+def is_swap_pte(pte: object) -> bool:
+    """A PTE that holds a swap entry (not a frame, the zero page or nothing)."""
+    return pte.__class__ is int and pte < 0
 
 
 class DataMismatchError(SwapOpsError):
@@ -253,7 +291,7 @@ class MM:
         self.f_ck: list[int] = []
         self.f_map: list[Any] = []  # list of pids mapping the frame
         self.f_vp: list[int] = []
-        self.f_swap: list[SwapEntry | None] = []  # entry while in the swap cache
+        self.f_swap: list[int | None] = []  # its swap PTE value while in the swap cache
         self.f_ref = bytearray()  # PTE young bit, set by every access
         self.f_pgref = bytearray()  # PG_referenced: young at the last inactive scan
         self.f_wp = bytearray()  # write-protected: shared, cached or COW
@@ -279,11 +317,15 @@ class MM:
         self._tagseq = 0
         # processes and swap
         self.pts: dict[int, dict[int, Any]] = {}
-        self.cache: dict[SwapEntry, int] = {}  # swap-cache frames: entry -> frame
-        # live entries -> content key | shadow << 64: the workingset shadow
-        # (nonresident_age at eviction, plus 1; 0: none) packed with the key,
-        # one dict and one int per swapped page (simulator memory, issue 15)
-        self.swapped: dict[SwapEntry, int] = {}
+        self.cache: dict[int, int] = {}  # swap-cache frames: swap PTE value -> frame
+        # Live entries, per area indexed by offset (simulator memory, issue 15:
+        # 16 B per slot, no object per swapped page): the content key (0: no
+        # live entry) and the workingset shadow (nonresident_age at eviction,
+        # plus 1; 0: none). Offsets from _SW_DIRECT on: _sw_far, swap PTE
+        # value -> [key, shadow].
+        self._sw_ck: list[array[int]] = [array("q") for _ in range(MAX_SWAPFILES)]
+        self._sw_sh: list[array[int]] = [array("q") for _ in range(MAX_SWAPFILES)]
+        self._sw_far: dict[int, list[int]] = {}
         self.next_page = 1
         # readahead state (swapin_nr_pages)
         self._ra_prev = 0
@@ -296,6 +338,9 @@ class MM:
         self._backoff_until = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.nr_faults = 0
+        # The memory controller (swapops.memcg), attached by MemcgModel; None:
+        # no cgroups, and every hook below is one test of this attribute.
+        self.memcg: MemcgModel | None = None
         self._bind()
 
     def _bind(self) -> None:
@@ -309,6 +354,78 @@ class MM:
         # SWP_SYNCHRONOUS_IO hook: per swap-in fault, the area says whether to
         # skip readahead and free the swap-cache copy once mapped (see below).
         self._swapin_flags = s.swapin_flags
+
+    # ------------------------------------------------------------------ swapped pages
+
+    def _sw_put(self, pte: int, ck: int, shadow: int) -> None:
+        """Record the live entry ``pte`` (a swap PTE value): its content key and shadow."""
+        v = ~pte
+        t = v & _TYPE_MASK
+        off = v >> _TYPE_SHIFT
+        arr = self._sw_ck[t]
+        n = len(arr)
+        if off >= n:
+            if off >= _SW_DIRECT:
+                self._sw_far[pte] = [ck, shadow]
+                return
+            # grow by a quarter at least: amortised, and little slack (RSS)
+            zeros = bytes(8 * (min(max(off + 1, n + (n >> 2), 1024), _SW_DIRECT) - n))
+            arr.frombytes(zeros)
+            self._sw_sh[t].frombytes(zeros)
+        arr[off] = ck
+        self._sw_sh[t][off] = shadow
+
+    def _sw_key(self, pte: int) -> int:
+        """The content key of live entry ``pte``; 0 if the entry is not live."""
+        v = ~pte
+        off = v >> _TYPE_SHIFT
+        arr = self._sw_ck[v & _TYPE_MASK]
+        if off < len(arr):
+            return arr[off]
+        far = self._sw_far.get(pte)
+        return far[0] if far is not None else 0
+
+    def _sw_shadow(self, pte: int, shadow: int) -> int:
+        """Set the shadow of live entry ``pte`` (0: none); return the one it had."""
+        v = ~pte
+        off = v >> _TYPE_SHIFT
+        t = v & _TYPE_MASK
+        if off < len(self._sw_ck[t]):
+            arr = self._sw_sh[t]
+            old = arr[off]
+            arr[off] = shadow
+            return old
+        far = self._sw_far.get(pte)
+        if far is None:
+            return 0
+        old = far[1]
+        far[1] = shadow
+        return old
+
+    def _sw_del(self, pte: int) -> None:
+        """Forget live entry ``pte`` (its last reference and the swap cache are gone)."""
+        v = ~pte
+        off = v >> _TYPE_SHIFT
+        t = v & _TYPE_MASK
+        if off < len(self._sw_ck[t]):
+            self._sw_ck[t][off] = 0
+            self._sw_sh[t][off] = 0
+        else:
+            del self._sw_far[pte]
+
+    def swapped_entries(self) -> list[SwapEntry]:
+        """The live swap entries the model holds (PTEs or swap cache), in order of type and offset."""
+        out: list[SwapEntry] = []
+        for t, arr in enumerate(self._sw_ck):
+            if len(arr):
+                out.extend((t, int(off)) for off in np.flatnonzero(np.frombuffer(arr, dtype=np.int64)))
+        out.extend(sorted(pte_entry(p) for p in self._sw_far))
+        return out
+
+    def nr_swapped(self) -> int:
+        """Live swap entries the model holds."""
+        return sum(int(np.count_nonzero(np.frombuffer(a, dtype=np.int64))) for a in self._sw_ck if len(a)) + len(
+            self._sw_far)
 
     # ------------------------------------------------------------------ replay
 
@@ -325,7 +442,7 @@ class MM:
             for op, pid, vp in zip(ops, a, b, strict=True):
                 if op <= 1:
                     pte = pts[pid].get(vp)
-                    if pte.__class__ is int:
+                    if pte.__class__ is int and pte >= 0:
                         ref[pte] = 1
                         if op:
                             if wp[pte]:
@@ -418,18 +535,22 @@ class MM:
         without I/O; a fault finds it in the swap cache (a minor fault, not a
         readahead hit: ``PG_reclaim``, which is ``PG_readahead``, is cleared
         when its write ends), and VMA readahead skips it."""
-        if entry in self.cache or entry not in self.swapped:
+        pte = swap_pte(entry)
+        ck = self._sw_key(pte)
+        if pte in self.cache or not ck:
             self._cache_drop(entry)
             return
         frame = self._alloc()
-        self.f_ck[frame] = self.swapped[entry] & _CK_MASK
+        self.f_ck[frame] = ck
         self.f_map[frame] = _NONE
-        self.f_swap[frame] = entry
+        self.f_swap[frame] = pte
         self.f_wp[frame] = 1
         self.f_ra[frame] = 0
         self.f_ref[frame] = 0
-        self._lru_add(frame, 2 if self._refault(entry) else 1)
-        self.cache[entry] = frame
+        self._lru_add(frame, 2 if self._refault(pte) else 1)
+        self.cache[pte] = frame
+        if self.memcg is not None:
+            self.memcg.charge_swapin(frame, entry, -1)  # __read_swap_cache_async charges the entry's memcg
         self.counters["writeback_folios"] += 1
 
     def _lru_add(self, frame: int, lru: int) -> None:
@@ -457,6 +578,8 @@ class MM:
         self.f_ra[frame] = 0
         self.free.append(frame)
         self.nr_used -= 1
+        if self.memcg is not None:
+            self.memcg.uncharge(frame)
 
     def _new_frame(self, pid: int, vp: int, ck: int) -> int:
         frame = self._alloc()
@@ -465,6 +588,8 @@ class MM:
         self.f_vp[frame] = vp
         self.f_ref[frame] = 1
         self._lru_add(frame, 1)
+        if self.memcg is not None:
+            self.memcg.charge(frame, pid)
         return frame
 
     # ------------------------------------------------------------------ large folios
@@ -498,6 +623,8 @@ class MM:
                 self._head_of[t] = head
             self._lru_add(head, 1)
             self.nr_lru[1] += nr - 1
+            if self.memcg is not None:
+                self.memcg.charge_frames(frames, pid)
             self.counters["mthp_anon_fault_alloc"] += 1
             return True
         return False
@@ -545,6 +672,8 @@ class MM:
                 self._cpu = cpu
                 self.system.set_cpu(cpu)
             self._reclaim()
+        if self.memcg is not None:
+            self.memcg.try_charge(pid)  # memory.max: reclaim the cgroup first
         pt = self.pts[pid]
         pte = pt.get(vp)  # reclaim may have changed it
         c = self.counters
@@ -561,7 +690,7 @@ class MM:
             pt[vp] = frame
             c["faults_anon"] += 1
             return
-        if pte.__class__ is tuple:
+        if pte < 0:  # a swap entry
             frame = self._swapin(pid, pt, vp, pte, True)
             if frame < 0 or not write:
                 return
@@ -573,9 +702,12 @@ class MM:
             else:
                 self.f_ck[pte] += 1  # a new version (its swap copy was freed: vm_swap_full)
 
-    def _swapin(self, pid: int, pt: dict[int, Any], vp: int, entry: SwapEntry, readahead: bool) -> int:
+    def _swapin(self, pid: int, pt: dict[int, Any], vp: int, pte: int, readahead: bool) -> int:
+        """Fault in swap PTE ``pte`` of ``pid`` at ``vp``: the frame, or -1 on a read error."""
         c = self.counters
-        frame = self.cache.get(entry)
+        v = ~pte
+        entry = (v & _TYPE_MASK, v >> _TYPE_SHIFT)  # the core's SwapEntry
+        frame = self.cache.get(pte)
         if frame is not None:
             c["swapin_cache_hits"] += 1
             # swap_cache_get_folio: with VMA readahead every hit records this
@@ -605,7 +737,7 @@ class MM:
             self._swap_free(entry)  # the PTE's reference; the swap cache keeps the entry
             if flags & SWAPIN_FREE_CACHE:
                 self._free_swap(frame, "swap_cache_freed_swapin")
-            elif self._swap_full():
+            elif self._memcg_swap_full(frame):
                 self._free_swap(frame)
             return frame
         frame = self._alloc()
@@ -619,17 +751,21 @@ class MM:
         c["pgmajfault"] += 1
         if self.nr_held:
             self._sync_held()  # a load from zswap freed pool memory
-        ck = self.swapped[entry] & _CK_MASK
+        off = entry[1]
+        keys = self._sw_ck[entry[0]]
+        ck = keys[off] if off < len(keys) else self._sw_key(pte)
         if self.verify and (folio.data != self.content(ck) if folio.ck < 0 else folio.ck != ck):
             raise DataMismatchError(f"swap entry {entry}: data read back differs from what was swapped out")
         self.f_ck[frame] = ck
         self.f_map[frame] = [pid]
         self.f_vp[frame] = vp
-        self.f_swap[frame] = entry
+        self.f_swap[frame] = pte
         self.f_wp[frame] = 1
         self.f_ref[frame] = 1
-        self._lru_add(frame, 2 if self._refault(entry) else 1)
-        self.cache[entry] = frame
+        self._lru_add(frame, 2 if self._refault(pte) else 1)
+        self.cache[pte] = frame
+        if self.memcg is not None:
+            self.memcg.charge_swapin(frame, entry, pid)
         pt[vp] = frame
         flags = self._swapin_flags(entry)
         self._swap_free(entry)
@@ -637,7 +773,7 @@ class MM:
             self._readahead(pid, pt, vp, entry)
         if flags & SWAPIN_FREE_CACHE:
             self._free_swap(frame, "swap_cache_freed_swapin")
-        elif self._swap_full():
+        elif self._memcg_swap_full(frame):
             self._free_swap(frame)
         return frame
 
@@ -667,12 +803,12 @@ class MM:
         mask = self._ra_window(offset) - 1
         if not mask:
             return
-        swapped = self.swapped
+        sw_key = self._sw_key
         for off in range(max(offset & ~mask, 1), (offset | mask) + 1):
             if off == offset:
                 continue
-            other = (swap_type, off)
-            if other in swapped and not self._ra_read(other):
+            other = ~(off << _TYPE_SHIFT | swap_type)
+            if sw_key(other) and not self._ra_read(other):
                 break
 
     def _vma_readahead(self, pid: int, pt: dict[int, Any], vp: int) -> None:
@@ -705,18 +841,19 @@ class MM:
             if addr == vp:
                 continue
             pte = pt.get(addr)
-            if pte.__class__ is tuple and pte not in self.cache and not self._ra_read(pte):
+            if pte.__class__ is int and pte < 0 and pte not in self.cache and not self._ra_read(pte):
                 break
 
-    def _ra_read(self, entry: SwapEntry) -> bool:
-        """Read ``entry`` into the swap cache as a readahead page (``SWAP_RA``);
-        False when memory is too low to go on."""
+    def _ra_read(self, pte: int) -> bool:
+        """Read swap PTE ``pte``'s entry into the swap cache as a readahead page
+        (``SWAP_RA``); False when memory is too low to go on."""
         if self.ram_pages - self.nr_used <= self.wmark_min:
             return False
         cache = self.cache
-        if entry in cache:
+        if pte in cache:
             return True
-        ck = self.swapped[entry] & _CK_MASK
+        ck = self._sw_key(pte)
+        entry = pte_entry(pte)
         frame = self._alloc()
         try:
             folio = self._swap_in(entry, cache=True)
@@ -728,16 +865,18 @@ class MM:
             raise DataMismatchError(f"swap entry {entry}: data read ahead differs from what was swapped out")
         self.f_ck[frame] = ck
         self.f_map[frame] = _NONE
-        self.f_swap[frame] = entry
+        self.f_swap[frame] = pte
         self.f_wp[frame] = 1
         self.f_ra[frame] = 1
         self.f_ref[frame] = 0
-        self._lru_add(frame, 2 if self._refault(entry) else 1)
-        cache[entry] = frame
+        self._lru_add(frame, 2 if self._refault(pte) else 1)
+        cache[pte] = frame
+        if self.memcg is not None:
+            self.memcg.charge_swapin(frame, entry, -1)
         self.counters["swap_ra"] += 1
         return True
 
-    def _refault(self, entry: SwapEntry) -> bool:
+    def _refault(self, pte: int) -> bool:
         """``workingset_refault`` of a page coming back from swap: True if it is
         to be activated.
 
@@ -748,12 +887,19 @@ class MM:
         the fixed page cache, and it assumes free swap space). Counts
         ``workingset_refault_anon`` and ``workingset_activate_anon``.
         """
-        swapped = self.swapped
-        v = swapped.get(entry, 0)
-        if v <= _CK_MASK:  # no shadow
-            return False
-        swapped[entry] = v & _CK_MASK
-        eviction = (v >> 64) - 1
+        v = ~pte
+        off = v >> _TYPE_SHIFT
+        shadows = self._sw_sh[v & _TYPE_MASK]
+        if off < len(shadows):
+            shadow = shadows[off]
+            if not shadow:
+                return False
+            shadows[off] = 0
+        else:
+            shadow = self._sw_shadow(pte, 0)
+            if not shadow:
+                return False
+        eviction = shadow - 1
         c = self.counters
         c["workingset_refault_anon"] += 1
         if self._age - eviction > self.nr_lru[2] + self.nr_file:
@@ -761,6 +907,11 @@ class MM:
         self._age += 1  # workingset_age_nonresident
         c["workingset_activate_anon"] += 1
         return True
+
+    def _memcg_swap_full(self, frame: int) -> bool:
+        """``mem_cgroup_swap_full()``: :meth:`_swap_full`, or the frame's cgroup
+        is half way to its ``memory.swap.max`` (:mod:`swapops.memcg`)."""
+        return self._swap_full() or (self.memcg is not None and self.memcg.swap_full(frame))
 
     def _swap_full(self) -> bool:
         """``vm_swap_full()``: more than half of the swap space is in use
@@ -781,13 +932,23 @@ class MM:
         """``folio_free_swap``: drop the swap copy of a mapped swap-cache page
         whose entry no PTE references any more; the page becomes dirty (its
         next reclaim writes it to a new slot). False if it must keep it."""
-        entry = self.f_swap[frame]
+        pte = self.f_swap[frame]
         maps = self.f_map[frame]
-        if entry is None or not maps or self._swap_count(entry) > 0:
+        if pte is None or not maps:
+            return False
+        v = ~pte
+        entry = (v & _TYPE_MASK, v >> _TYPE_SHIFT)
+        if self._swap_count(entry) > 0:
             return False
         self._cache_drop(entry)
-        del self.cache[entry]
-        del self.swapped[entry]
+        del self.cache[pte]
+        off = entry[1]
+        keys = self._sw_ck[entry[0]]
+        if off < len(keys):
+            keys[off] = 0
+            self._sw_sh[entry[0]][off] = 0
+        else:
+            self._sw_del(pte)
         self.f_swap[frame] = None
         self.f_ra[frame] = 0
         if len(maps) == 1:
@@ -798,7 +959,8 @@ class MM:
     def _wp_fault(self, frame: int, pid: int, pt: dict[int, Any], vp: int) -> None:
         """A store to a write-protected page: copy it (COW) or make it exclusive and dirty."""
         maps = self.f_map[frame]
-        entry = self.f_swap[frame]
+        pte = self.f_swap[frame]
+        entry = None if pte is None else pte_entry(pte)
         if len(maps) > 1 or (entry is not None and self._swap_count(entry) > 0):
             maps.remove(pid)
             copy = self._new_frame(pid, vp, (self.next_page << 32) | 1)
@@ -806,12 +968,12 @@ class MM:
             pt[vp] = copy
             self.counters["cow"] += 1  # the old frame keeps its other mappers or its swap entry
             return
-        if entry is not None:
+        if pte is not None and entry is not None:
             # Dirtied: the swap copy is stale. Our PTE reference is gone already,
             # so dropping the swap cache releases the entry.
-            del self.cache[entry]
+            del self.cache[pte]
             self.f_swap[frame] = None
-            del self.swapped[entry]
+            self._sw_del(pte)
             self._cache_drop(entry)
             self.counters["swapcache_dirtied"] += 1
         self.f_ck[frame] += 1  # a new version of the page
@@ -970,7 +1132,7 @@ class MM:
                     nr_lru[2] += 1
                     active.appendleft(tag)
                     activated += 1
-                    if f_swap[frame] is not None and self._swap_full():  # activate_locked
+                    if f_swap[frame] is not None and self._memcg_swap_full(frame):  # activate_locked
                         self._free_swap(frame)
                 else:
                     f_pgref[frame] = 1
@@ -985,7 +1147,7 @@ class MM:
             f_lru[frame] = 0
             self._lru_add(frame, 2)
             activated += 1
-            if f_swap[frame] is not None and self._swap_full():
+            if f_swap[frame] is not None and self._memcg_swap_full(frame):
                 self._free_swap(frame)
             if self._backoff_until > self.nr_faults:
                 break
@@ -1060,7 +1222,7 @@ class MM:
         folio.data = b"".join([content(f_ck[f]) for f in frames])
         c = self.counters
         try:
-            entry = self._swap_out(folio)
+            entry = self._swap_out(folio) if self.memcg is None else self.memcg.swap_out(folio, head)
         except FolioSplitRequired:
             c["mthp_swpout_fallback"] += 1
             if order == PMD_ORDER:
@@ -1092,13 +1254,16 @@ class MM:
             self._activate_large(head, nr)
             return 0, nr
         entries = self.system.swap_split(entry)
+        if self.memcg is not None:
+            self.memcg.split(entry, entries)
         pt = self.pts[self.f_map[head][0]]
         f_vp = self.f_vp
-        swapped = self.swapped
+        sw_put = self._sw_put
         for f, e in zip(frames, entries, strict=True):
-            swapped[e] = f_ck[f] | (self._age + 1) << 64  # with its shadow (workingset_eviction)
+            pte = ~(e[1] << _TYPE_SHIFT | e[0])
+            sw_put(pte, f_ck[f], self._age + 1)  # with its shadow (workingset_eviction)
             self._age += 1
-            pt[f_vp[f]] = e
+            pt[f_vp[f]] = pte
         c["pageouts"] += nr
         c["mthp_swpout"] += 1
         if order == PMD_ORDER:
@@ -1117,10 +1282,12 @@ class MM:
         maps = self.f_map[frame]
         vp = self.f_vp[frame]
         pts = self.pts
-        entry = self.f_swap[frame]
+        pte = self.f_swap[frame]
         c = self.counters
-        if entry is not None:
+        if pte is not None:
             # Clean and still in the swap cache: no write, just drop it.
+            v = ~pte
+            entry = (v & _TYPE_MASK, v >> _TYPE_SHIFT)
             dup = self._swap_dup
             for _pid in maps:
                 dup(entry)
@@ -1133,13 +1300,13 @@ class MM:
                 c["pageout_errors"] += 1
                 return False
             if release:
-                del self.swapped[entry]
+                self._sw_del(pte)
             else:
-                self.swapped[entry] = (self.swapped[entry] & _CK_MASK) | (self._age + 1) << 64  # workingset_eviction
+                self._sw_shadow(pte, self._age + 1)  # workingset_eviction
             self._age += 1
-            del self.cache[entry]
+            del self.cache[pte]
             for pid in maps:
-                pts[pid][vp] = entry
+                pts[pid][vp] = pte
             c["clean_drops"] += 1
         else:
             ck = self.f_ck[frame]
@@ -1149,7 +1316,7 @@ class MM:
                 folio = Folio.empty(0)
                 folio.data = self.content(ck)
             try:
-                entry = self._swap_out(folio)
+                entry = self._swap_out(folio) if self.memcg is None else self.memcg.swap_out(folio, frame)
             except WriteActivateError:  # AOP_WRITEPAGE_ACTIVATE: this page stays, reclaim goes on
                 c["swapout_failures"] += 1
                 c["swapout_activated"] += 1
@@ -1161,11 +1328,18 @@ class MM:
             except DeviceIOError:
                 c["pageout_errors"] += 1
                 return False
-            self.swapped[entry] = ck | (self._age + 1) << 64  # with its shadow (workingset_eviction)
-            self._age += 1
+            t, off = entry
+            pte = ~(off << _TYPE_SHIFT | t)
+            self._age = age = self._age + 1
+            keys = self._sw_ck[t]
+            if off < len(keys):  # with its shadow (workingset_eviction)
+                keys[off] = ck
+                self._sw_sh[t][off] = age
+            else:
+                self._sw_put(pte, ck, age)
             first = True
             for pid in maps:
-                pts[pid][vp] = entry
+                pts[pid][vp] = pte
                 if first:
                     first = False
                 else:
@@ -1193,11 +1367,14 @@ class MM:
         dup = self._swap_dup
         for pte in pt.values():
             if pte.__class__ is int:
-                f_map[pte].append(child)
-                f_wp[pte] = 1
-            elif pte.__class__ is tuple:
-                dup(pte)
+                if pte >= 0:
+                    f_map[pte].append(child)
+                    f_wp[pte] = 1
+                else:
+                    dup(pte_entry(pte))
         self.pts[child] = dict(pt)
+        if self.memcg is not None:
+            self.memcg.fork(parent, child)
         self.counters["forks"] += 1
 
     def _pt(self, pid: int) -> dict[int, Any]:
@@ -1224,8 +1401,8 @@ class MM:
                 unmap(pid, pte)
         self.counters["munmaps"] += 1
 
-    def _unmap(self, pid: int, pte: Any) -> None:
-        if pte.__class__ is int:
+    def _unmap(self, pid: int, pte: int) -> None:
+        if pte >= 0:
             if self._folios:  # unmapping part of a large folio splits it (deferred split)
                 head = pte if pte in self._folios else self._head_of.get(pte)
                 if head is not None:
@@ -1234,25 +1411,28 @@ class MM:
             maps.remove(pid)
             if maps:
                 return
-            entry = self.f_swap[pte]
-            if entry is None:
+            cached = self.f_swap[pte]
+            if cached is None:
                 self._free_frame(pte)
-            elif self._swap_count(entry) == 0:  # free_swap_and_cache
-                del self.cache[entry]
-                del self.swapped[entry]
+                return
+            entry = pte_entry(cached)
+            if self._swap_count(entry) == 0:  # free_swap_and_cache
+                del self.cache[cached]
+                self._sw_del(cached)
                 self._cache_drop(entry)
                 self._free_frame(pte)
             else:  # other PTEs still hold the entry: the page stays in the swap cache
                 self.f_map[pte] = _NONE
             return
-        if self._swap_free(pte) == 0:
+        entry = pte_entry(pte)
+        if self._swap_free(entry) == 0:
             frame = self.cache.get(pte)
             if frame is None:
-                del self.swapped[pte]
+                self._sw_del(pte)
             elif not self.f_map[frame]:
                 del self.cache[pte]
-                del self.swapped[pte]
-                self._cache_drop(pte)
+                self._sw_del(pte)
+                self._cache_drop(entry)
                 self._free_frame(frame)
 
     # ------------------------------------------------------------------ swapoff
@@ -1268,15 +1448,16 @@ class MM:
         for pid, pt in self.pts.items():
             for vp, pte in pt.items():
                 visits += 1
-                if pte.__class__ is tuple and pte[0] == swap_type:
+                if pte.__class__ is int and pte < 0 and ~pte & _TYPE_MASK == swap_type:
                     swapin(pid, pt, vp, pte, False)
         # Then the swap cache: pages of this area become plain anonymous pages.
-        for entry in [e for e in self.cache if e[0] == swap_type]:
-            frame = self.cache.pop(entry)
+        for pte in [p for p in self.cache if ~p & _TYPE_MASK == swap_type]:
+            frame = self.cache.pop(pte)
+            entry = pte_entry(pte)
             self.f_swap[frame] = None
             self.f_ra[frame] = 0
             if self._swap_count(entry) == 0:
-                del self.swapped[entry]
+                self._sw_del(pte)
             self._cache_drop(entry)
             if not self.f_map[frame]:
                 self._free_frame(frame)
@@ -1293,8 +1474,12 @@ class MM:
 
     def shadow_of(self, entry: SwapEntry) -> int | None:
         """The workingset shadow of a swapped-out entry (``nonresident_age`` at its eviction), if any."""
-        v = self.swapped.get(entry, 0)
-        return (v >> 64) - 1 if v > _CK_MASK else None
+        pte = swap_pte(entry)
+        if not self._sw_key(pte):
+            return None
+        shadow = self._sw_shadow(pte, 0)
+        self._sw_shadow(pte, shadow)
+        return shadow - 1 if shadow else None
 
     def nr_ptes(self) -> int:
         return sum(len(pt) for pt in self.pts.values())
@@ -1308,7 +1493,7 @@ class MM:
             ram_used=self.nr_used,
             processes=len(self.pts),
             ptes=self.nr_ptes(),
-            swap_ptes=sum(1 for pt in self.pts.values() for p in pt.values() if p.__class__ is tuple),
+            swap_ptes=sum(1 for pt in self.pts.values() for p in pt.values() if p.__class__ is int and p < 0),
             swapcache_pages=len(self.cache),
             lru_active=self.nr_lru[2],
             lru_inactive=self.nr_lru[1],
@@ -1324,22 +1509,24 @@ class MM:
         mapped: dict[int, list[int]] = {}
         for pid, pt in self.pts.items():
             for vp, pte in pt.items():
-                if pte.__class__ is tuple:
-                    refs[pte] = refs.get(pte, 0) + 1
+                if pte.__class__ is int and pte < 0:
+                    e = pte_entry(pte)
+                    refs[e] = refs.get(e, 0) + 1
                 elif pte.__class__ is int:
                     assert self.f_vp[pte] == vp, (pid, vp, pte)
                     mapped.setdefault(pte, []).append(pid)
         for frame, pids in mapped.items():
             assert sorted(self.f_map[frame]) == sorted(pids), (frame, self.f_map[frame], pids)
+        swapped = set(self.swapped_entries())
         for entry, count in refs.items():
             assert self.system.swap_count(entry) == count, (entry, self.system.swap_count(entry), count)
-            assert entry in self.swapped
-        for entry, frame in self.cache.items():
-            assert self.f_swap[frame] == entry
-            assert entry in self.swapped
-        for entry in self.swapped:
-            assert entry in refs or entry in self.cache, entry
-        assert set(self.swapped) == set(self.system.live_entries()), "mm and core disagree on live entries"
+            assert entry in swapped
+        for pte, frame in self.cache.items():
+            assert self.f_swap[frame] == pte
+            assert pte_entry(pte) in swapped
+        for entry in swapped:
+            assert entry in refs or swap_pte(entry) in self.cache, entry
+        assert swapped == set(self.system.live_entries()), "mm and core disagree on live entries"
         in_use = len(self.f_ck) - len(self.free)
         assert in_use == self.nr_used - self.nr_file - self.nr_held - self.nr_wb, (
             in_use, self.nr_used, self.nr_file, self.nr_held, self.nr_wb)
@@ -1351,6 +1538,8 @@ class MM:
             for t in frames[1:]:
                 assert self._head_of[t] == head and not self.f_lru[t], (head, t)
         assert len(self._head_of) == sum(len(f) - 1 for f in self._folios.values())
+        if self.memcg is not None:
+            self.memcg.check()
 
 
 #: The mm model's counters (``MM.counters``). Names with a kernel twin are the
@@ -1369,4 +1558,4 @@ COUNTERS = (
 )
 
 
-__all__ = ["MM", "DataMismatchError", "SWAP_CLUSTER_MAX", "COUNTERS"]
+__all__ = ["MM", "DataMismatchError", "SWAP_CLUSTER_MAX", "COUNTERS", "swap_pte", "pte_entry", "is_swap_pte"]

@@ -76,7 +76,10 @@ __all__ = [
     "legacy_swapfile",
     "mapping_layer",
     "markdown_kairui",
+    "markdown_memcg",
     "markdown_roadmap",
+    "MEMCG_PUBLISHED",
+    "reproduce_memcg",
     "markdown_v5_cover",
     "physical_model",
     "reproduce_kairui",
@@ -687,6 +690,48 @@ def markdown_roadmap(nr_slots: int = V5_COVER_ENTRIES) -> str:
     for part, pub in STE_PER_SLOT.items():
         value = ste[part] / CLUSTER_SLOTS
         lines.append(f"| STE {part}, B/slot | {value:g} | {pub:g} | {_err(value, pub)} |")
+    return "\n".join(lines)
+
+
+#: Published memcg metadata of the swap table era (``docs/kernel.md`` §5, swap tiers
+#: and memcg): the swap table's 8 B/slot plus the memcg table's 2 B (``u16`` id per
+#: slot); and the Swap Table Edition's "~512 bytes per physical cluster" saved by
+#: deferring ``memcg_table`` allocation on physical clusters.
+MEMCG_PUBLISHED: Mapping[str, float] = {
+    "P4 swap table + memcg_table, B/slot at 100 %": 10,
+    "STE: memcg_table a physical cluster no longer allocates, B": 512,
+}
+
+
+def reproduce_memcg(nr_slots: int = V5_COVER_ENTRIES) -> dict[str, float]:
+    """The memcg rows of :data:`MEMCG_PUBLISHED`, from the builders the modules use.
+
+    P4 with its ``memcg_table`` at 100 % use; and what the Swap Table Edition's
+    physical device (``vswap_physical(n, "ste")``: no memcg table, only
+    physical backing is charged and the table is deferred) saves per cluster
+    against a P4 device with one.
+    """
+    with_memcg = swap_table_p4(nr_slots, memcg_table=True)
+    one = CLUSTER_SLOTS
+    saved = swap_table_p4(one, memcg_table=True).total(one) - vswap_physical(one, "ste").total(one)
+    return {
+        "P4 swap table + memcg_table, B/slot at 100 %": with_memcg.total(nr_slots) / nr_slots,
+        "STE: memcg_table a physical cluster no longer allocates, B": saved,
+    }
+
+
+def markdown_memcg(nr_slots: int = V5_COVER_ENTRIES) -> str:
+    """The memcg and swap tiers metadata rows, as Markdown."""
+    lines = [
+        "| figure | model | published | error |",
+        "|---|---|---|---|",
+    ]
+    for name, value in reproduce_memcg(nr_slots).items():
+        pub = MEMCG_PUBLISHED[name]
+        approx = "~" if name.startswith("STE") else ""
+        lines.append(f"| {name} | {value:.3f} | {approx}{pub:g} | {_err(value, pub)} |")
+    tiers = swap_table_p4(nr_slots, memcg_table=True).total(nr_slots) / nr_slots
+    lines.append(f"| swap tiers (v8) over P4 + memcg_table, B/slot at 100 % | {tiers:.3f} | none stated | – |")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from .content import ContentMix, mix_from_record
 from .device import SwapDevice
 from .errors import ConfigError, SwapOpsError
 from .files import check_seed
+from .memcg import MemcgModel
 from .metrics import Sampler, area_report, clean, totals
 from .mm import MM
 from .registry import SwapPluginWarning
@@ -128,6 +129,10 @@ class Run:
         an underestimate in a process that peaked higher before. Or
         ``"tracemalloc"``: the peak of Python allocations during the run
         (exact, but it slows the run down several times).
+    :param cgroups: ``{name: {memory_max, swap_max, swap_tiers, procs}}``:
+        processes in cgroups (:class:`swapops.memcg.MemcgModel`); the report
+        gains ``cgroups``.
+    :param tiers: ``{name: [lowest, highest]}`` swap priorities: the swap tiers.
     """
 
     def __init__(
@@ -146,6 +151,8 @@ class Run:
         points: int = 60,
         memory: str = "rss",
         content: str = DEFAULT_CONTENT,
+        cgroups: Mapping[str, Any] | None = None,
+        tiers: Mapping[str, Any] | None = None,
     ) -> None:
         if memory not in ("rss", "tracemalloc"):
             raise ConfigError(f"memory must be rss or tracemalloc, not {memory!r}")
@@ -172,6 +179,9 @@ class Run:
                      swappiness=swappiness, by_ref=content == "ref", is_zero=self.mix.is_zero)
         self.page_cache_pages = self.mm.nr_file
         self.system.owner = self.mm
+        # cgroups and swap tiers (swapops.memcg): only when configured, so a
+        # run without them is untouched
+        self.memcg = MemcgModel(self.mm, cgroups, tiers) if cgroups or tiers else None
         self.event_ns = int(event_ns)
         self.points = points
         self.verify = verify
@@ -300,7 +310,10 @@ class Run:
         tot = totals(self.system, areas, mm)
         if self.sampler is not None:
             tot["slots_used_peak"] = max(tot["slots_used"], self.sampler.slots_peak)
-        return {"totals": tot, "areas": areas, "mm": mm}
+        snap: dict[str, Any] = {"totals": tot, "areas": areas, "mm": mm}
+        if self.memcg is not None:
+            snap["cgroups"] = self.memcg.report()
+        return snap
 
     def report(self, snapshot: Mapping[str, Any] | None = None) -> dict[str, Any]:
         snap = dict(snapshot) if snapshot is not None else self.snapshot()
@@ -327,8 +340,12 @@ class Run:
                 "peak_growth_kib": max(0, peak - self._rss0),
             }
         swapoffs = [{k: v for k, v in s.items() if k != "wall_s"} for s in self.swapoffs]
+        extra: dict[str, Any] = {}
+        if self.memcg is not None:
+            extra["cgroups"] = snap.get("cgroups") or self.memcg.report()
         return clean(
             {
+                **extra,
                 "schema": SCHEMA,
                 "stack": " + ".join(self.stacks),
                 "stacks": list(self.stacks),

@@ -25,6 +25,16 @@ A scenario lists swapon steps, a workload, swapoff steps and what to report
     totals = ["pswpout", "slots_used", "swapoff_pte_visits"]
     plot = "scenario.png"
 
+    [tiers]                  # swap tiers: names for priority ranges
+    fast = [100, 32767]
+    slow = [-1, 99]
+
+    [cgroup.batch]           # processes in a cgroup (swapops.memcg, docs/memcg.md)
+    procs = [2]
+    memory_max = "4M"        # or "max"
+    swap_max = "16M"
+    swap_tiers = ["slow"]
+
 Unknown keys are errors (a typo must not be silently ignored). Relative
 paths (trace, plot, swapfile ``path=`` options stay as written) are taken
 relative to the scenario file's directory.
@@ -40,6 +50,7 @@ from typing import Any
 from .content import mix_from_record
 from .errors import ConfigError
 from .files import check_path, decode_error, open_binary
+from .memcg import CgroupConfig
 from .metrics import TOTAL_KEYS
 from .runner import DEFAULT_RAM, DEFAULT_SWAP, Progress, Run, build_workload
 from .sizes import parse_size
@@ -47,7 +58,7 @@ from .trace import TraceWorkload
 from .workloads import DEFAULT_WORKLOAD, Workload, parse_mix
 
 TOP_KEYS = {"seed", "ram", "page_cluster", "cpus", "thp_orders", "page_cache", "swappiness", "verify", "event_ns", "points", "memory", "swapon", "workload",
-            "swapoff", "report"}
+            "swapoff", "report", "cgroup", "tiers"}
 SWAPON_KEYS = {"stack", "size", "priority", "options"}
 WORKLOAD_KEYS = {"name", "trace", "events", "pages", "processes", "write_fraction", "mix", "params"}
 SWAPOFF_KEYS = {"area", "layer"}
@@ -199,6 +210,11 @@ def parse_scenario(data: Mapping[str, Any], base: str = ".") -> dict[str, Any]:
     if "plot" in report:
         report["plot"] = os.path.join(base, report["plot"])
     scn["report"] = report
+    if "cgroup" in scn or "tiers" in scn:
+        try:
+            CgroupConfig(scn.get("cgroup", {}), scn.get("tiers", {}))  # refused here, before the run
+        except ConfigError as exc:
+            raise ConfigError(f"scenario: {exc}") from None
     scn["base"] = base
     return scn
 
@@ -241,6 +257,8 @@ def run_scenario(scn: Mapping[str, Any], *, progress: Progress | None = None) ->
         event_ns=int(scn.get("event_ns", 1000)),
         points=int(scn.get("points", 60)),
         memory=str(scn.get("memory", "rss")),
+        cgroups=scn.get("cgroup"),
+        tiers=scn.get("tiers"),
     )
     tops = []
     for step in scn["swapon"]:

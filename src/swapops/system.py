@@ -194,8 +194,13 @@ class SwapSystem:
         self._usage_src: list[tuple[SwapDevice | None, SwapDevice]] | None = None
         self._rotational: bool | None = None
         self._layer_fns: dict[str, list[Any]] = {}
+        #: Bumped at every change of the area table or a stack: who resolves
+        #: something per area once (a cgroup's allowed areas, swapops.memcg)
+        #: compares it instead of being told.
+        self.generation = 0
 
     def _stacks_changed(self) -> None:
+        self.generation += 1
         self._usage_src = None
         self._rotational = None
         self._layer_fns.clear()
@@ -345,12 +350,17 @@ class SwapSystem:
 
     # --------------------------------------------------------------- the hot path
 
-    def swap_out(self, folio: Folio) -> SwapEntry:
+    def swap_out(self, folio: Folio, allowed: int = -1) -> SwapEntry:
         """Give ``folio`` a swap entry and write it out; return ``(type, offset)``.
 
         Zero-filled folios get an entry with the zero flag and no I/O. On a
         write error the slots are released and :class:`DeviceIOError` raised:
         the folio stays with the caller.
+
+        ``allowed``: a bit mask of the swap types the entry may come from (bit
+        ``type`` set: allowed; the default ``-1`` allows every area). The mm
+        model passes a cgroup's swap tiers resolved once per change of the
+        area table (:mod:`swapops.memcg`); the areas keep their priority order.
         """
         try:
             order = folio.order
@@ -359,7 +369,7 @@ class SwapSystem:
         nr = 1 << order
         current = self._current[order]
         offset = -1
-        if current is not None:
+        if current is not None and allowed >> current.type & 1:
             area = current
             # Fast path: stay on the device whose cluster we are filling (the
             # per-CPU cluster cache). When its cluster runs out and others of
@@ -370,11 +380,13 @@ class SwapSystem:
                 offset = -1
         if offset < 0:
             for area in self._avail:
+                if not allowed >> area.type & 1:
+                    continue
                 offset = area.alloc(order)
                 if offset >= 0:
                     break
             else:
-                raise self._no_space(order)
+                raise self._no_space(order, allowed)
             self._current[order] = area
         ck = folio.ck
         if ck < 0:
@@ -428,13 +440,17 @@ class SwapSystem:
             last = max(i for i, a in enumerate(avail) if a.priority == area.priority)
             avail.insert(last + 1, area)
 
-    def _no_space(self, order: int) -> OutOfSwapSpaceError:
+    def _no_space(self, order: int, allowed: int = -1) -> OutOfSwapSpaceError:
         if not self._avail:
             return OutOfSwapSpaceError("no swap area is active (swapon first)")
+        if not any(allowed >> a.type & 1 for a in self._avail):
+            return OutOfSwapSpaceError("no allowed swap area is active (the cgroup's swap tiers hold none)")
         if order:
             # Would an order-0 folio fit? Probe (rare path) rather than trust
             # free counts: a virtual device's size says little about its room.
             for area in self._avail:
+                if not allowed >> area.type & 1:
+                    continue
                 offset = area.alloc(0)
                 if offset >= 0:
                     area.free(offset, 1)
@@ -477,8 +493,17 @@ class SwapSystem:
                 if cache:  # cached by an exclusive load: pinned now, as a first cache=True read is
                     self._pinned.add(entry)
                 return cached
-        area, table, i, state = self._lookup(entry)
-        offset = entry[1]
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         order = area.orders[offset] if state & HEAD else 0
         folio = _new_folio(Folio)
         folio.order = order
@@ -546,6 +571,20 @@ class SwapSystem:
         flags = area.swapin
         return flags if flags >= 0 else area.device.swapin_flags(entry[1])
 
+    def entry_live(self, entry: SwapEntry) -> bool:
+        """Whether ``entry`` is a live entry (no exception for one that is not:
+        the memcg asks after every free that may have been the last)."""
+        try:
+            swap_type, offset = entry
+            area = self._areas[swap_type] if swap_type >= 0 else None
+            table = area.tables.get(offset >> CLUSTER_SHIFT) if area is not None else None
+        except (TypeError, ValueError, IndexError):
+            return False
+        if table is None:
+            return False
+        state = table[offset & CLUSTER_MASK]
+        return bool(state) and not state & TAIL
+
     def swap_dup(self, entry: SwapEntry) -> int:
         """One more page-table reference (fork); return the new count."""
         area, table, i, state = self._lookup(entry)
@@ -561,9 +600,19 @@ class SwapSystem:
 
     def swap_count(self, entry: SwapEntry) -> int:
         """Page-table references held on ``entry`` (0 if only the swap cache pins it)."""
-        area, _table, _i, state = self._lookup(entry)
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         count = state & COUNT_MASK
-        return area.extend[entry[1]] if count == COUNT_MASK else count
+        return area.extend[offset] if count == COUNT_MASK else count
 
     def swap_free(self, entry: SwapEntry) -> int:
         """Drop one page-table reference; free the slots when none is left.
@@ -571,9 +620,18 @@ class SwapSystem:
         Returns the remaining count. Freeing flows down the stack (zswap
         invalidate, flashbuf invalidate, discard).
         """
-        area, table, i, state = self._lookup(entry)
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         count = state & COUNT_MASK
-        offset = entry[1]
         if count == COUNT_MASK:
             remaining = area.extend[offset] - 1
             if remaining > COUNT_MAX:
@@ -619,10 +677,20 @@ class SwapSystem:
             raise _not_an_entry(entry) from None
         if folio is None:
             return
-        area, table, i, state = self._lookup(entry)
+        try:  # _lookup inlined (the per-page path); anything unusual takes _lookup itself
+            swap_type, offset = entry
+            area: SwapArea = self._areas[swap_type]  # type: ignore[assignment]  # None: AttributeError
+            table = area.tables[offset >> CLUSTER_SHIFT]
+            i = offset & CLUSTER_MASK
+            state = table[i]
+            if entry.__class__ is not tuple or swap_type < 0 or not state or state & TAIL:
+                raise ValueError
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+            area, table, i, state = self._lookup(entry)
+            offset = entry[1]
         referenced = state & COUNT_MASK
         if folio.dirty and referenced and not state & ZERO:
-            area.write(entry[1], folio)
+            area.write(offset, folio)
             folio.dirty = False
         del self._swapcache[entry]
         self._pinned.discard(entry)
@@ -630,7 +698,7 @@ class SwapSystem:
         if referenced:
             table[i] = state
         else:
-            self._release(area, table, i, state, entry[1])
+            self._release(area, table, i, state, offset)
 
     def reclaim_swap_cache(self, *, skip_failed: bool = True) -> int:
         """Drop every folio it can from the swap cache (writing dirty ones back).
@@ -821,13 +889,13 @@ class SwapSystem:
 
     def run_work(self) -> None:
         """A scheduling point of reclaim: every active layer runs its queued work."""
-        for fn in self._overriders("run_work"):
+        for fn in (self._layer_fns.get("run_work") or self._overriders("run_work")):
             fn()
 
     def ram_held(self) -> int:
         """Pages of RAM the active layers hold (``SwapDevice.ram_held``: zswap's pool)."""
         held = 0
-        for fn in self._overriders("ram_held"):
+        for fn in (self._layer_fns.get("ram_held") or self._overriders("ram_held")):
             held += fn()
         return held
 
@@ -835,7 +903,7 @@ class SwapSystem:
         """Pages the active layers wrote back through the swap cache so far
         (``SwapDevice.writeback_pages``: zswap's writeback)."""
         total = 0
-        for fn in self._overriders("writeback_pages"):
+        for fn in (self._layer_fns.get("writeback_pages") or self._overriders("writeback_pages")):
             total += fn()
         return total
 

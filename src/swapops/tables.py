@@ -166,4 +166,32 @@ def swapoff_table(result: dict[str, Any]) -> Table:
     return table
 
 
-__all__ = ["ROWS", "compare_table", "swap_full_note", "run_table", "layers_table", "swapoff_table"]
+def _limit(v: Any) -> str:
+    return "max" if v is None else _int(v)
+
+
+def cgroups_table(result: dict[str, Any]) -> Table:
+    """Per cgroup and swap area: the pages with an entry there and the pages
+    charged (``memory.swap.current``), then the cgroup's limits and events
+    (pages; ``swapops.memcg``)."""
+    table = Table(title="cgroups (pages)", header_style="bold")
+    for col in ("cgroup", "procs", "tiers", "area", "entries", "swap charged", "memory / max",
+                "swap / max", "events (max oom swap_max swap_fail)"):
+        table.add_column(col, justify="left" if col in ("cgroup", "procs", "tiers", "area") else "right")
+    for name, cg in result.get("cgroups", {}).items():
+        tiers = ",".join(t for t, v in cg["memory.swap.tiers.max"].items() if v == "max") or "-"
+        ev = cg["memory.events"]
+        head = [name, ",".join(map(str, cg["procs"])) or "-", tiers]
+        tail = [f"{_int(cg['memory.current'])} / {_limit(cg['memory.max'])}",
+                f"{_int(cg['memory.swap.current'])} / {_limit(cg['memory.swap.max'])}",
+                " ".join(_int(ev[k]) for k in ("max", "oom", "swap_max", "swap_fail"))]
+        areas = cg["areas"] or {"-": None}
+        for i, (t, a) in enumerate(areas.items()):
+            where = "-" if a is None else f"{t}: {a['stack']} (prio {a['priority']}, {a['tier'] or 'no tier'})"
+            cells = ["-", "-"] if a is None else [_int(a["entries"]), _int(a["charged"])]
+            table.add_row(*(head if i == 0 else ["", "", ""]), where, *cells, *(tail if i == 0 else ["", "", ""]))
+    return table
+
+
+__all__ = ["ROWS", "compare_table", "swap_full_note", "run_table", "layers_table", "swapoff_table",
+           "cgroups_table"]

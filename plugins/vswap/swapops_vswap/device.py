@@ -938,6 +938,23 @@ class VswapDevice(SwapDevice):
             return self.used
         return self._n_lower if self._chg else 0
 
+    def swap_charge(self, offset: int, nr: int) -> int:
+        """The memcg charge of the entry just written at ``offset`` (``nr`` pages):
+        with ``charge=physical`` (v5 18/21) only its pages backed by a physical
+        slot below (a compressed cache below, a zero page or a page held in
+        memory is not swap use); with ``charge=virtual`` every page, as mainline."""
+        if self._vcharge:
+            return nr
+        if not self._chg:
+            return 0
+        tables = self._tables
+        ci = offset >> CLUSTER_SHIFT
+        table = tables[ci] if ci < len(tables) else None
+        if table is None:
+            return 0
+        i = offset & CLUSTER_MASK
+        return sum(1 for v in table[i : i + nr] if v != ZERO and v != FOLIO)
+
     def simulator_bytes(self) -> int:
         """Bytes of vswap's own Python structures (the simulator ledger; page contents excluded)."""
         total = sys.getsizeof(self._tables) + sys.getsizeof(self._folios)

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..content import DEFAULT_MIX
 from ..errors import ConfigError
+from ..mm import is_swap_pte, pte_entry
 from ..runner import Run
 from ..sizes import PAGE_SIZE, parse_size
 from ..workloads import Chunk
@@ -119,8 +120,8 @@ def _offsets(run: Run, pid: int, pages: int) -> np.ndarray:
     if pt is None:
         return np.zeros(0, dtype=np.int64)
     for vp, pte in pt.items():
-        if pte.__class__ is tuple and 0 <= vp < pages:
-            out[vp] = pte[1]
+        if is_swap_pte(pte) and 0 <= vp < pages:
+            out[vp] = pte_entry(pte)[1]
     return out
 
 
