@@ -153,7 +153,7 @@ def plot_compare(results: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     colours = [f"C{i % 10}" for i in x]
     for ax, (title, keys) in zip(flat, PANELS, strict=True):
         width = 0.8 / len(keys)
-        for k, (key, part, scale) in enumerate(keys):
+        for k, (key, _part, scale) in enumerate(keys):
             raw = [r.get("totals", {}).get(key) for r in results]
             values = [(scale(v) if scale else v) if v is not None else None for v in raw]
             heights = [0.0 if v is None else float(v) for v in values]
