@@ -1,5 +1,6 @@
-"""The figures ``swapops compare`` and ``swapops run`` print, and how each is formatted
-(:mod:`swapops.render` lays them out to the width)."""
+"""The figures ``swapops compare`` and ``swapops run`` print, each with its formatter.
+
+:mod:`swapops.render` lays them out to the output's width."""
 
 from __future__ import annotations
 
