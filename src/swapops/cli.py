@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, runner
+from . import __version__, results_cli, runner
 from .errors import ConfigError, ExecutorError, SignatureExistsError, SwapOpsError
 from .header import SwapHeaderWarning, describe, format_swapfile, read_header
 from .mm import DataMismatchError
@@ -283,6 +283,7 @@ def _plot_check(path: str | None) -> None:
 @workload_options
 @click.option("--record", type=click.Path(dir_okay=False), default=None,
               help="record the event stream to a trace file (.gz: compressed)")
+@results_cli.show_option
 def run(target: str, **o: Any) -> None:
     """Run a workload over a stack (or a scenario file) and report every metric.
 
@@ -311,6 +312,9 @@ def run(target: str, **o: Any) -> None:
         from .plot import plot_run
 
         plot_run(result, plot)
+    if o["show"]:
+        results_cli.show(result, o["as_json"])
+        return
     if o["as_json"]:
         _print_json(result)
         return
@@ -560,6 +564,7 @@ def _add_lab_commands() -> None:
 
 
 _add_lab_commands()
+results_cli.add_commands(main)  # swapops swaps, swapops schema
 
 if __name__ == "__main__":  # pragma: no cover
     main()
