@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__, runner
+from . import __version__, results_cli, runner
 from .errors import ConfigError, ExecutorError, SignatureExistsError, SwapOpsError
 from .header import SwapHeaderWarning, describe, format_swapfile, read_header
 from .mm import DataMismatchError
@@ -286,6 +286,7 @@ def _plot_check(path: str | None) -> None:
 @click.option("--all", "every", is_flag=True,
               help="every figure of the result (all totals, mm counters, per-area and per-layer figures, "
                    "swapoff, host), grouped")
+@results_cli.show_option
 def run(target: str, **o: Any) -> None:
     """Run a workload over a stack (or a scenario file) and report its figures
     (a summary; --all: every one).
@@ -318,6 +319,9 @@ def run(target: str, **o: Any) -> None:
 
         plot_run(result, plot)
     fmt = _format(o)
+    if o["show"]:
+        results_cli.show(result, fmt == "json")
+        return
     if fmt == "json":
         _print_json(result)
         return
@@ -579,6 +583,7 @@ def _add_lab_commands() -> None:
 
 
 _add_lab_commands()
+results_cli.add_commands(main)  # swapops swaps, swapops schema
 
 if __name__ == "__main__":  # pragma: no cover
     main()

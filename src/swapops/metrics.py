@@ -91,6 +91,9 @@ def layer_report(dev: SwapDevice, position: int) -> dict[str, Any]:
         "position": position,
         "module": dev.NAME,
         "kind": dev.KIND,
+        # what /proc/swaps would name this layer were it a stack's top (swapops.areas)
+        "filename": dev.filename,
+        "swap_type": dev.swap_type,
         "holds": dev.holds(),
         "size": dev.size,
         "used": dev.used,
@@ -105,11 +108,15 @@ def area_report(system: SwapSystem) -> list[dict[str, Any]]:
     out = []
     for swap_type, area in core["areas"].items():
         top = system.area(swap_type).device
+        row = system.swaps_row(swap_type)
         out.append(
             {
                 "type": swap_type,
                 "stack": area["stack"],
                 "priority": area["priority"],
+                # the area's /proc/swaps row, in its units (KiB): what `swapops swaps` shows
+                "proc_swaps": {"filename": row.filename, "type": row.type, "size": row.size,
+                               "used": row.used, "priority": row.priority},
                 "pswpout": area["pswpout"],
                 "pswpin": area["pswpin"],
                 "swpout_zero": area["swpout_zero"],

@@ -160,12 +160,12 @@ def kv_grid(title: str, items: Sequence[tuple[str, str]], width: int) -> Table:
 
     Filled column by column; with a single pair that still does not fit, the
     names wrap (at spaces, else folded) and the values stay whole."""
-    def build(pairs: int, wrap_names: bool = False) -> Table:
+    def build(pairs: int, wrap_names: bool = False, wrap_values: bool = False) -> Table:
         table = Table(title=title or None, title_justify="left", show_header=False)
         per = -(-len(items) // pairs) if items else 0
         for _ in range(pairs):
             table.add_column("figure", no_wrap=not wrap_names, overflow="fold")
-            table.add_column("value", justify="right", no_wrap=True)
+            table.add_column("value", justify="right", no_wrap=not wrap_values, overflow="fold")
         for i in range(per):
             cells: list[Text] = []
             for p in range(pairs):
@@ -183,7 +183,11 @@ def kv_grid(title: str, items: Sequence[tuple[str, str]], width: int) -> Table:
         if natural_width(table) <= width:
             return table
     table = build(1)
-    return table if natural_width(table) <= width else build(1, wrap_names=True)
+    if natural_width(table) <= width:
+        return table
+    # a long text value (a path, a stack) wraps too; a number is shorter than any width here
+    longest = max((len(v) for _, v in items if not v.replace(",", "").replace(".", "").isdigit()), default=0)
+    return build(1, wrap_names=True, wrap_values=longest > width // 2)
 
 
 # ------------------------------------------------------------------------------ compare
@@ -331,6 +335,8 @@ def flat_items(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     for k, v in d.items():
         if isinstance(v, dict):
             out += flat_items(v, f"{prefix}{k}.")
+        elif isinstance(v, list) and any(isinstance(x, dict) for x in v):  # records: by index
+            out += flat_items({str(i): x for i, x in enumerate(v)}, f"{prefix}{k}.")
         else:
             out.append((f"{prefix}{k}", v))
     return out
@@ -362,7 +368,7 @@ def all_sections(result: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]
         add(f"totals: {group}" if group else "totals: other", items, "totals.")
     add("mm", flat_items(result["mm"]), "mm.")
     for i, area in enumerate(result.get("areas", [])):
-        head = [(k, v) for k, v in area.items() if k not in ("layers", "stack", "type")]
+        head = flat_items({k: v for k, v in area.items() if k not in ("layers", "stack", "type")})
         add(f"area {i}: {area.get('type')} {area.get('stack')}", head, f"areas.{i}.")
         for j, layer in enumerate(area.get("layers", [])):
             items = flat_items(layer.get("stats", {}), "stats.") + flat_items(layer.get("kernel_overhead", {}),

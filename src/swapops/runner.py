@@ -353,6 +353,7 @@ class Run:
                 "config": {
                     "ram": self.ram_bytes,
                     "ram_pages": self.mm.ram_pages,
+                    "page_size": PAGE_SIZE,
                     "swap_sizes": self.swap_sizes,
                     "page_cluster": self.page_cluster,
                     "cpus": self.cpus,

@@ -822,14 +822,19 @@ class SwapSystem:
 
     def swaps(self) -> list[SwapsRow]:
         """The rows of ``/proc/swaps``: Filename, Type, Size, Used, Priority (KiB)."""
-        rows = []
-        for area in self._areas:
-            if area is None:
-                continue
-            dev = area.device
-            kib = PAGE_SIZE // 1024
-            rows.append(SwapsRow(dev.filename, dev.swap_type, dev.size * kib, dev.used * kib, area.priority))
-        return rows
+        return [self._swaps_row(area) for area in self._areas if area is not None]
+
+    def swaps_row(self, swap_type: int) -> SwapsRow:
+        """The ``/proc/swaps`` row of area ``swap_type``."""
+        return self._swaps_row(self.area(swap_type))
+
+    @staticmethod
+    def _swaps_row(area: SwapArea) -> SwapsRow:
+        # mm/swapfile.c: swap_show() prints K(si->pages) and K(si->inuse_pages)
+        # of the area, i.e. of the stack's top device
+        dev = area.device
+        kib = PAGE_SIZE // 1024
+        return SwapsRow(dev.filename, dev.swap_type, dev.size * kib, dev.used * kib, area.priority)
 
     @property
     def devices(self) -> list[SwapDevice]:
