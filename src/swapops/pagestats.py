@@ -155,6 +155,9 @@ def dump_stats(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 _PTRACE_TRACEME = 0
 _PTRACE_CONT = 7
+_PTRACE_GETREGS = 12
+_PTRACE_SYSCALL = 24
+_PTRACE_O_TRACESYSGOOD = 0x1
 _PTRACE_SETOPTIONS = 0x4200
 _PTRACE_O_TRACEEXEC = 0x10
 _PTRACE_O_TRACEEXIT = 0x40
@@ -186,11 +189,13 @@ def anon_ranges(pid: int) -> list[tuple[int, int]]:
     return out
 
 
-def sample_pages(pid: int, classify: Callable[[bytes], str], into: dict[int, str]) -> int:
+def sample_pages(pid: int, classify: Callable[[bytes], str], into: dict[int, str],
+                 window: tuple[int, int] | None = None) -> int:
     """Classify every anonymous page of the process's private writable mappings into ``into``
     (address -> class, the latest sample wins); the pages read. Anonymous: swapped
     (pagemap bit 62), or present (bit 63) and not a page-cache page (bit 61,
-    ``Documentation/admin-guide/mm/pagemap.rst``); untouched pages are neither."""
+    ``Documentation/admin-guide/mm/pagemap.rst``); untouched pages are neither. With
+    ``window`` (``[start, end)``), only the pages in it."""
     seen = 0
     try:
         ranges = anon_ranges(pid)
@@ -200,7 +205,11 @@ def sample_pages(pid: int, classify: Callable[[bytes], str], into: dict[int, str
         return 0  # the process is gone
     try:
         for lo, hi in ranges:
-            n = (hi - lo) // PAGE_SIZE
+            if window is not None:
+                lo, hi = max(lo, window[0] & ~(PAGE_SIZE - 1)), min(hi, window[1])
+                if lo >= hi:
+                    continue
+            n = (hi - lo + PAGE_SIZE - 1) // PAGE_SIZE
             try:
                 entries = os.pread(pm, 8 * n, (lo // PAGE_SIZE) * 8)
             except OSError:
@@ -222,12 +231,55 @@ def sample_pages(pid: int, classify: Callable[[bytes], str], into: dict[int, str
     return seen
 
 
-def sample_command(argv: Sequence[str], *, interval: float = 0.05, timeout: float = 600.0) -> dict[str, Any]:
+class _Regs(ctypes.Structure):
+    """x86-64 ``struct user_regs_struct`` (``arch/x86/include/asm/user_64.h``)."""
+
+    _fields_ = [(name, ctypes.c_ulonglong) for name in (
+        "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi", "rdi",
+        "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs", "gs")]
+
+
+_NR_MUNMAP, _NR_BRK, _NR_MADVISE = 11, 12, 28  # x86-64 (arch/x86/entry/syscalls/syscall_64.tbl)
+_MADV_FREEING = (4, 8, 9)  # MADV_DONTNEED, MADV_FREE, MADV_REMOVE
+_ENOSYS = 38
+
+
+def _heap_end(pid: int) -> int | None:
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            if line.rstrip().endswith("[heap]"):
+                return int(line.split("-")[1].split()[0], 16)
+    return None
+
+
+def _freed(pid: int, regs: _Regs) -> tuple[int, int] | None:
+    """The range a syscall at its entry is about to free (munmap, a shrinking brk, madvise
+    DONTNEED/FREE/REMOVE), or None."""
+    nr = regs.orig_rax
+    if nr == _NR_MUNMAP or (nr == _NR_MADVISE and regs.rdx in _MADV_FREEING):
+        return regs.rdi, regs.rdi + regs.rsi
+    if nr == _NR_BRK and regs.rdi:
+        try:
+            end = _heap_end(pid)
+        except OSError:
+            return None
+        if end is not None and regs.rdi < end:
+            return regs.rdi, end
+    return None
+
+
+def sample_command(argv: Sequence[str], *, interval: float = 0.01, timeout: float = 600.0) -> dict[str, Any]:
     """Run ``argv`` natively (stdout discarded) and classify its anonymous pages: every
-    ``interval`` seconds and at its exit (a ``PTRACE_O_TRACEEXIT`` stop, when its memory
-    is still mapped). Each page address counts once, with its last content. Only the
-    process itself is sampled, not children it forks."""
+    ``interval`` seconds, the pages a ``munmap``/``brk``/``madvise`` is about to free (at
+    the syscall's entry stop, x86-64), and all of them at its exit (a
+    ``PTRACE_O_TRACEEXIT`` stop, when its memory is still mapped). Each page address
+    counts once, with its last content. Only the process's first thread is traced, not
+    threads or children it starts."""
+    import platform
+
     libc = _libc()
+    syscalls = platform.machine() == "x86_64"
+    resume = _PTRACE_SYSCALL if syscalls else _PTRACE_CONT
 
     def traceme() -> None:
         libc.ptrace(_PTRACE_TRACEME, 0, None, None)
@@ -240,50 +292,58 @@ def sample_command(argv: Sequence[str], *, interval: float = 0.05, timeout: floa
     pid = proc.pid
     classify = classifier()
     pages: dict[int, str] = {}
-    samples = 0
+    samples = freed = 0
     status = 0
+    regs = _Regs()
     deadline = time.monotonic() + timeout
     try:
         _, status = os.waitpid(pid, 0)  # the stop at exec
-        if os.WIFSTOPPED(status):
-            opts = _PTRACE_O_TRACEEXIT | _PTRACE_O_TRACEEXEC | _PTRACE_O_EXITKILL
-            libc.ptrace(_PTRACE_SETOPTIONS, pid, None, ctypes.c_void_p(opts))
-            libc.ptrace(_PTRACE_CONT, pid, None, None)
-        next_sample = time.monotonic() + interval
         running = os.WIFSTOPPED(status)
+        if running:
+            opts = _PTRACE_O_TRACEEXIT | _PTRACE_O_TRACEEXEC | _PTRACE_O_EXITKILL | _PTRACE_O_TRACESYSGOOD
+            libc.ptrace(_PTRACE_SETOPTIONS, pid, None, ctypes.c_void_p(opts))
+            libc.ptrace(resume, pid, None, None)
+        next_sample = time.monotonic() + interval
         while running:
             wpid, status = os.waitpid(pid, os.WNOHANG)
+            now = time.monotonic()
+            if now > deadline:
+                os.kill(pid, signal.SIGKILL)
+                raise ConfigError(f"trace record: {argv[0]} ran over {timeout:.0f} s while sampled")
             if wpid == 0:
-                now = time.monotonic()
-                if now > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    raise ConfigError(f"trace record: {argv[0]} ran over {timeout:.0f} s while sampled")
                 if now >= next_sample:
                     if sample_pages(pid, classify, pages):
                         samples += 1
                     next_sample = time.monotonic() + interval
-                time.sleep(0.002)
+                time.sleep(0.0005)
                 continue
-            if os.WIFSTOPPED(status):
-                sig = os.WSTOPSIG(status)
-                event = status >> 16
-                if sig == signal.SIGTRAP and event == _PTRACE_EVENT_EXIT:
-                    if sample_pages(pid, classify, pages):
-                        samples += 1
-                    libc.ptrace(_PTRACE_CONT, pid, None, None)
-                elif sig == signal.SIGTRAP and event:
-                    libc.ptrace(_PTRACE_CONT, pid, None, None)  # exec: continue
-                else:
-                    libc.ptrace(_PTRACE_CONT, pid, None, ctypes.c_void_p(sig))  # deliver the signal
-            else:
+            if not os.WIFSTOPPED(status):
                 running = False  # exited or killed
+                continue
+            sig = os.WSTOPSIG(status)
+            event = status >> 16
+            if sig == signal.SIGTRAP | 0x80:  # a syscall stop
+                if libc.ptrace(_PTRACE_GETREGS, pid, None, ctypes.byref(regs)) == 0 and \
+                        regs.rax == (-_ENOSYS) & 0xFFFFFFFFFFFFFFFF:  # entry, not exit
+                    window = _freed(pid, regs)
+                    if window is not None:
+                        freed += sample_pages(pid, classify, pages, window)
+                libc.ptrace(resume, pid, None, None)
+            elif sig == signal.SIGTRAP and event == _PTRACE_EVENT_EXIT:
+                if sample_pages(pid, classify, pages):
+                    samples += 1
+                libc.ptrace(resume, pid, None, None)
+            elif sig == signal.SIGTRAP and event:
+                libc.ptrace(resume, pid, None, None)  # exec: go on
+            else:
+                libc.ptrace(resume, pid, None, ctypes.c_void_p(sig))  # deliver the signal
     finally:
         if proc.returncode is None:
             if os.WIFEXITED(status):
                 proc.returncode = os.WEXITSTATUS(status)
             elif os.WIFSIGNALED(status):
                 proc.returncode = -os.WTERMSIG(status)
-            else:  # pragma: no cover - an exception above: do not leave it behind
+            else:  # an exception above: do not leave it behind
                 proc.kill()
                 proc.wait()
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -295,7 +355,7 @@ def sample_command(argv: Sequence[str], *, interval: float = 0.05, timeout: floa
                           + (f": {last}" if last else ""))
     counts = Counter(pages.values())
     return {"source": "sampled /proc/PID/mem of a native run (anonymous pages of private writable mappings)",
-            "samples": samples, "interval_s": interval, "pages": len(pages),
+            "samples": samples, "interval_s": interval, "pages_at_free": freed, "pages": len(pages),
             "counts": {c: counts[c] for c in CLASSES if counts[c]}}
 
 

@@ -171,7 +171,7 @@ def footprint_ram(header: dict[str, Any]) -> str | None:
     pages = header.get("footprint")
     if isinstance(pages, bool) or not isinstance(pages, int) or pages <= 0:
         return None
-    from .constants import SWAP_CLUSTER_MAX
+    from .mm import SWAP_CLUSTER_MAX
 
     return f"{max(4 * SWAP_CLUSTER_MAX, int(pages * RAM_FRACTION)) * 4}K"  # the mm model's smallest RAM
 

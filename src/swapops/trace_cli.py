@@ -100,7 +100,7 @@ def import_command(files: tuple[str, ...], source: str, output: str, command: st
               help="the trace  [default: CMD.trace.gz]")
 @click.option("--no-content", is_flag=True,
               help="do not run CMD natively to measure its pages' contents (the header gets --mix or the default)")
-@click.option("--interval", type=click.FloatRange(0.001, 10.0), default=0.05, show_default=True,
+@click.option("--interval", type=click.FloatRange(0.001, 10.0), default=0.01, show_default=True,
               help="seconds between samples of the native run's memory")
 @click.option("--keep-logs", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="keep valgrind's lackey logs in DIR")
@@ -120,7 +120,7 @@ def record_command(argv: tuple[str, ...], output: str | None, no_content: bool, 
     click.echo(_summary(header["output"], header))
 
 
-def record(argv: list[str], *, output: str | None = None, content: bool = True, interval: float = 0.05,
+def record(argv: list[str], *, output: str | None = None, content: bool = True, interval: float = 0.01,
            keep_logs: str | None = None, rules: Rules = DEFAULT_RULES, mix: str | None = None,
            mix_from: str | None = None, seed: int = 0) -> dict[str, Any]:
     """``swapops trace record``: the header written (with ``output``, the trace's path)."""

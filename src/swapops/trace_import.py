@@ -211,6 +211,7 @@ def _lackey_refs(path: str, proc: Process | None, rules: Rules) -> Iterator[tupl
             if not with_code:
                 any_line = True
                 continue
+            kind = b"I"
             write = False
             body = line[3:]
         elif c0 in (b"=", b"-", b"*"):  # valgrind's own lines: ==PID==, --PID--, **PID**
