@@ -627,6 +627,37 @@ def test_worker_gives_up_after_sixteen_second_chances(system: swapops.SwapSystem
     assert runs >= stored // MAX_RECLAIM_RETRIES - 1
 
 
+@pytest.mark.parametrize("turn", [1, 4])
+def test_worker_turn_stores_collapses_pending_runs(system: swapops.SwapSystem, turn: int) -> None:
+    """worker_turn_stores=K: the worker gets one scheduling turn per K store
+    attempts, and the stores rejected between two turns queue one pending run
+    (queue_work is a no-op on a pending work item), not one each; with
+    fewer than K attempts the item stays pending until a turn or an idle tick."""
+    top = system.swapon(f"zswap:ram=4M,worker_turn_stores={turn}>swapfile", size="16M")
+    dev = zdev(top)
+    rng = random.Random(26)
+    while dev.pool_limit_hit == 0:
+        system.swap_out(Folio(corpus.text_page(rng)))
+        system.run_work()  # a scheduling point after every store
+    runs = dev.shrink_worker_runs  # the first rejection: a turn only with K=1
+    assert runs == (1 if turn == 1 else 0)
+    assert dev.stats()["pool_full_cycles"] == 1
+    for _ in range(8):  # eight more stores, all rejected (the pool is still full)
+        system.swap_out(Folio(corpus.text_page(rng)))
+    system.run_work()
+    # Each run meets fresh (referenced) entries and stops after 16 rotations.
+    assert dev.shrink_worker_runs - runs == (8 if turn == 1 else 2)
+    assert dev.shrink_worker_rotations == MAX_RECLAIM_RETRIES * dev.shrink_worker_runs
+    if turn > 1:
+        system.swap_out(Folio(corpus.text_page(rng)))  # 1 attempt of the next 4: no turn yet
+        system.run_work()
+        runs = dev.shrink_worker_runs
+        assert dev.worker_pending
+        system.advance(1)  # an active interval: reclaim still had the CPU
+        system.advance(1)  # an idle one: the pending run gets its turn
+        assert dev.shrink_worker_runs == runs + 1 and not dev.worker_pending
+
+
 # --------------------------------------------------------------------------- placement: direct vs keyed
 
 

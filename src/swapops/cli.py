@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import __version__, runner
@@ -121,8 +120,11 @@ def main() -> None:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 200)
+def _console(width: int | None = None) -> Console:
+    """stdout at ``--width``, else ``COLUMNS``, else the terminal's width, else 80 (``swapops.render``)."""
+    from .render import make_console
+
+    return make_console(width)
 
 
 def _print_json(data: Any) -> None:
@@ -154,17 +156,9 @@ def _params(values: Sequence[str]) -> dict[str, Any]:
 
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[str, int], None] | None]:
-    console = Console(stderr=True)
-    if not enabled or not console.is_terminal:
-        yield None
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("", total=total)
+    from .render import progress_bar
 
-        def advance(label: str, n: int) -> None:
-            bar.update(task, advance=n, description=label)
-
+    with progress_bar(total, enabled) as advance:
         yield advance
 
 
@@ -212,7 +206,13 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="swap the physical backend off at the end and report the work"),
         click.option("--memory", type=click.Choice(["rss", "tracemalloc"]), default="rss", show_default=True,
                      help="how to measure the simulator's memory"),
-        click.option("--json", "as_json", is_flag=True, help="print the result as JSON"),
+        click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default=None,
+                     help="table (fitted to the width), markdown or csv (a row per design, a column per "
+                          "figure; csv: raw numbers), json  [default: table]"),
+        click.option("--json", "as_json", is_flag=True, help="the same as --format json"),
+        click.option("--width", type=click.IntRange(min=20), default=None,
+                     help="columns the tables fit in  [default: COLUMNS, else the terminal's, else 80 "
+                          "when piped]"),
         click.option("--plot", type=click.Path(dir_okay=False), default=None, help="write plots to FILE.png"),
         click.option("-q", "--quiet", is_flag=True, help="no progress bar"),
     ]
@@ -287,12 +287,18 @@ def _plot_check(path: str | None) -> None:
 @workload_options
 @click.option("--record", type=click.Path(dir_okay=False), default=None,
               help="record the event stream to a trace file (.gz: compressed)")
+@click.option("--all", "every", is_flag=True,
+              help="every figure of the result (all totals, mm counters, per-area and per-layer figures, "
+                   "swapoff, host), grouped")
 def run(target: str, **o: Any) -> None:
-    """Run a workload over a stack (or a scenario file) and report every metric.
+    """Run a workload over a stack (or a scenario file) and report its figures
+    (a summary; --all: every one).
 
     STACK is written top first, e.g. 'vswap>zswap>swapfile:device=nvme'.
+    Tables fit --width, else COLUMNS, else the terminal, else 80 columns.
     """
     _plot_check(o["plot"])
+    _format(o)  # a --json/--format clash fails before the runs
     if target.endswith(".toml"):
         from .scenario import load_scenario, run_scenario
 
@@ -315,25 +321,28 @@ def run(target: str, **o: Any) -> None:
         from .plot import plot_run
 
         plot_run(result, plot)
-    if o["as_json"]:
+    fmt = _format(o)
+    if fmt == "json":
         _print_json(result)
         return
-    console = _console()
-    console.print(_tables().run_table(result, keys))
-    if not keys:
-        console.print(_tables().layers_table(result))
-    if result.get("cgroups"):
-        console.print(_tables().cgroups_table(result))
-    if result["swapoff"]:
-        console.print(_tables().swapoff_table(result))
+    from . import render
+
+    if fmt == "markdown":
+        click.echo(render.run_markdown(result, o["every"]), nl=False)
+    elif fmt == "csv":
+        click.echo(render.run_csv(result, o["every"]), nl=False)
+    else:
+        console = _console(o["width"])
+        render.print_all(console, render.run_renderables(result, console.width, keys, every=o["every"]))
     if plot:
-        console.print(f"plots written to {plot}")
+        click.echo(f"plots written to {plot}", err=fmt != "table")
 
 
-def _tables() -> Any:
-    from . import tables
-
-    return tables
+def _format(o: dict[str, Any]) -> str:
+    """``--format``, with ``--json`` its alias (both given and different: a usage error)."""
+    if o["as_json"] and o["fmt"] not in (None, "json"):
+        raise click.UsageError(f"--json and --format {o['fmt']} disagree: give one")
+    return "json" if o["as_json"] else o["fmt"] or "table"
 
 
 # ------------------------------------------------------------------------------ compare
@@ -347,15 +356,21 @@ def _tables() -> Any:
 @click.option("--designs", type=click.Choice(sorted(runner.DESIGN_PRESETS)), default=None,
               help="a named set of stacks instead of STACKs (debate: every design of the 2026 thread)")
 def compare(stacks: tuple[str, ...], **o: Any) -> None:
-    """Run one workload over several stacks and print one table.
+    """Run one workload over several stacks and print their figures side by side.
 
     With no STACK, the designs of the debate: swapfile, zswap>swapfile,
     vswap>swapfile, vswap>zswap>swapfile on an NVMe profile, and swapfile,
     flashbuf>swapfile, vswap>flashbuf>swapfile on a flash (NAND) device.
     --designs debate: swapfile, zswap>swapfile, zswap>ghost, vswap>zswap>swapfile
     in both editions, and zram with and without a backing device.
+
+    The table fits --width, else COLUMNS, else the terminal, else 80 columns:
+    designs as columns (short labels A, B, ... and a legend when the stack
+    names do not fit), else designs as rows over as many tables as needed.
+    --plot FILE.png draws the key costs per design.
     """
     _plot_check(o["plot"])
+    _format(o)  # a --json/--format clash fails before the runs
     if stacks and o["designs"]:
         _fail("give STACKs or --designs, not both")
     preset = runner.DESIGN_PRESETS[o["designs"] or "default"]
@@ -376,18 +391,22 @@ def compare(stacks: tuple[str, ...], **o: Any) -> None:
         from .plot import plot_compare
 
         plot_compare(results, o["plot"])
-    if o["as_json"]:
+    fmt = _format(o)
+    if fmt == "json":
         _print_json({"schema": "swapops.compare/1", "stacks": chosen, "runs": results})
         return
-    first = results[0]
-    title = (f"{first['events']:,} events of {first['workload'].get('name')}, seed {first['seed']}, "
-             f"RAM {o['ram']}, swap {o['swap']}")
-    console = _console()
-    console.print(_tables().compare_table(results, title))
-    console.print("[dim]modeled: NAND writes, WAF, kernel metadata, device time (see docs/compare.md); "
-                  "simulator memory: the run's peak RSS growth, each run in its own process[/dim]")
+    from . import render
+
+    if fmt == "markdown":
+        click.echo(render.compare_markdown(results), nl=False)
+    elif fmt == "csv":
+        click.echo(render.csv_text(results, render.metric_fields()), nl=False)
+    else:
+        console = _console(o["width"])
+        title = render.compare_title(results, o["ram"], o["swap"])
+        render.print_all(console, render.compare_renderables(results, title, console.width))
     if o["plot"]:
-        console.print(f"plots written to {o['plot']}")
+        click.echo(f"plots written to {o['plot']}", err=fmt != "table")
 
 
 # ------------------------------------------------------------------------------ modules / stacks
@@ -422,7 +441,7 @@ def modules(as_json: bool) -> None:
         return
     table = Table(header_style="bold")
     for col in ("module", "kind", "sits on", "distribution", "version", "summary"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # narrow outputs wrap, never cut with "…"
     for r in rows:
         below = ", ".join(r["lower_kinds"]) or "(bottom only)"
         if not r["needs_lower"] and r["lower_kinds"]:
@@ -435,7 +454,7 @@ def modules(as_json: bool) -> None:
             continue
         opts = Table(title=f"{r['module']} options", header_style="bold", title_justify="left")
         for col in ("option", "type", "default", "meaning"):
-            opts.add_column(col)
+            opts.add_column(col, overflow="fold")
         for o in r["options"]:
             kind = o["type"] + (f" ({'|'.join(o['choices'])})" if "choices" in o else "")
             default = o["default"]

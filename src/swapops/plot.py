@@ -2,8 +2,13 @@
 
 * :func:`plot_run`: time series of one run: swap entries and slots used, zswap
   pool pages, RAM used, flash WAF over the events.
-* :func:`plot_compare`: bars of the main totals per stack, and the slots-used
-  series of every stack on one axis.
+* :func:`plot_compare`: the key costs per design at a glance, one small bar
+  chart per cost (device writes and reads, NAND writes with the WAF, kernel
+  metadata, zswap pool, swapoff work, modeled device time), the designs
+  labelled ``A``, ``B``, ... as in ``swapops compare``'s table, with a legend.
+
+Every count axis prints its ticks with thousands separators (``2,230``, never
+``2.23e+03``): :func:`count_axis`.
 """
 
 from __future__ import annotations
@@ -45,6 +50,21 @@ def check_plot(path: str | os.PathLike[str]) -> str:
     return name
 
 
+def thousands(value: float, _pos: object = None) -> str:
+    """A tick label: ``12,345`` from 1,000 up, else the shortest exact form (``0.5``, ``1.25``)."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def count_axis(ax: Any, *which: str) -> None:
+    """Thousands separators on the ``y`` (and/or ``x``) ticks of ``ax``, no offset or exponent."""
+    from matplotlib.ticker import FuncFormatter
+
+    for name in which or ("y",):
+        getattr(ax, f"{name}axis").set_major_formatter(FuncFormatter(thousands))
+
+
 def _series_axes(ax: Any, result: dict[str, Any], label: str = "") -> None:
     s = result.get("series", {})
     x = s.get("events", [])
@@ -84,6 +104,7 @@ def plot_run(result: dict[str, Any], path: str | os.PathLike[str]) -> str:
     for row in axes:
         for a in row:
             a.grid(alpha=0.3)
+            count_axis(a, "x", "y")
     for a in axes[1]:
         a.set_xlabel("events")
     workload = result.get("workload", {}).get("name", "?")
@@ -94,60 +115,75 @@ def plot_run(result: dict[str, Any], path: str | os.PathLike[str]) -> str:
     return name
 
 
-BARS = (
-    ("swap_entries_allocated", "pages swapped out (entries allocated)"),
-    ("slots_used_peak", "peak slots used"),
-    ("pswpout", "pswpout (device writes, pages)"),
-    ("nand_writes", "NAND writes (pages, modeled)"),
-    ("kernel_bytes", "kernel metadata (bytes, modeled)"),
-    ("swapoff_pte_visits", "swapoff PTE visits"),
+def _kib(v: Any) -> float | None:
+    return None if v is None else float(v) / 1024
+
+
+def _s(v: Any) -> float | None:
+    return None if v is None else float(v) / 1e9
+
+
+#: The small multiples of :func:`plot_compare`: a title and one or two
+#: (totals key, bar label, scale) per panel; a second key draws a second bar per design.
+PANELS: tuple[tuple[str, tuple[tuple[str, str, Any], ...]], ...] = (
+    ("pages swapped out (entries allocated)", (("swap_entries_allocated", "", None),)),
+    ("device I/O (pages)", (("pswpout", "pswpout", None), ("pswpin", "pswpin", None))),
+    ("NAND writes (pages, modeled; WAF above)", (("nand_writes", "", None),)),
+    ("kernel metadata (KiB, modeled)", (("kernel_bytes", "in use", _kib), ("kernel_static_bytes", "at swapon", _kib))),
+    ("zswap pool (pages at the end)", (("pool_pages", "", None),)),
+    ("swapoff work", (("swapoff_pte_visits", "PTE visits", None), ("swapoff_entries_moved", "entries moved", None))),
+    ("major faults", (("pgmajfault", "", None),)),
+    ("slots used, peak", (("slots_used_peak", "", None),)),
+    ("device time (s, modeled)", (("modeled_time_ns", "", _s),)),
 )
 
 
 def plot_compare(results: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> str:
-    """Bars of the main totals per stack plus the slots-used series; return the path."""
+    """The key costs per design, one bar chart each, designs labelled ``A``.. with a legend; return the path."""
+    from matplotlib.patches import Patch
+
+    from .render import design_labels
+
     name = _check_path(path)
     plt = _pyplot()
-    labels = [r.get("stack", "?") for r in results]
-    short = [lb.replace(":device=", ":").replace(">", ">\n") for lb in labels]
-    fig, axes = plt.subplots(3, 3, figsize=(15, 12))
+    labels = design_labels(len(results))
+    fig, axes = plt.subplots(3, 3, figsize=(15, 11.5))
     flat = [a for row in axes for a in row]
-    for ax, (key, title) in zip(flat, BARS, strict=False):
-        values = [r.get("totals", {}).get(key) or 0 for r in results]
-        ax.bar(range(len(values)), values, color=[f"C{i}" for i in range(len(values))])
-        ax.set_xticks(range(len(values)))
-        ax.set_xticklabels(short, fontsize=6)
+    x = list(range(len(results)))
+    colours = [f"C{i % 10}" for i in x]
+    for ax, (title, keys) in zip(flat, PANELS, strict=True):
+        width = 0.8 / len(keys)
+        for k, (key, _part, scale) in enumerate(keys):
+            raw = [r.get("totals", {}).get(key) for r in results]
+            values = [(scale(v) if scale else v) if v is not None else None for v in raw]
+            heights = [0.0 if v is None else float(v) for v in values]
+            offset = (k - (len(keys) - 1) / 2) * width
+            bars = ax.bar([i + offset for i in x], heights, width=width, color=colours,
+                          hatch="//" if k else None, edgecolor="white" if k else None)
+            texts = ["n/a" if v is None else thousands(v) for v in values]
+            if key == "nand_writes":  # the WAF on top of each flash bar
+                wafs = [r.get("totals", {}).get("waf") for r in results]
+                texts = [t if w is None else f"{t}\nWAF {w:.2f}" for t, w in zip(texts, wafs, strict=True)]
+            ax.bar_label(bars, labels=texts, fontsize=6, padding=1)
+        parts = [part for _, part, _ in keys if part]
+        if parts:  # which bar is which: said in the title (a legend would hide bars)
+            title = f"{title}: {parts[0]}, hatched {parts[1]}"
+        ax.set_xticks(x)
+        ax.set_xticklabels(labels)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    series_ax = flat[len(BARS)]
-    for i, r in enumerate(results):
-        s = r.get("series", {})
-        series_ax.plot(s.get("events", []), s.get("slots_used", []), color=f"C{i}", label=labels[i])
-    series_ax.set_title("slots used over the run", fontsize=10)
-    series_ax.set_xlabel("events")
-    series_ax.legend(fontsize=6)
-    pool_ax = flat[len(BARS) + 1]
-    for i, r in enumerate(results):
-        s = r.get("series", {})
-        pool_ax.plot(s.get("events", []), s.get("pool_pages", []), color=f"C{i}", label=labels[i])
-    pool_ax.set_title("zswap pool pages over the run", fontsize=10)
-    waf_ax = flat[len(BARS) + 2]
-    for i, r in enumerate(results):
-        s = r.get("series", {})
-        waf = [float("nan") if v is None else v for v in s.get("waf", [])]
-        if any(v == v for v in waf):
-            waf_ax.plot(s.get("events", []), waf, color=f"C{i}", label=labels[i])
-    waf_ax.set_title("flash WAF over the run (modeled)", fontsize=10)
-    for a in (pool_ax, waf_ax):
-        a.set_xlabel("events")
-        a.grid(alpha=0.3)
-    series_ax.grid(alpha=0.3)
+        ax.margins(y=0.18)  # room for the value labels
+        count_axis(ax)
+    handles = [Patch(color=colours[i], label=f"{labels[i]}  {r.get('stack', '?')}") for i, r in enumerate(results)]
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, max(1, len(results))), fontsize=8, frameon=False)
     first = results[0] if results else {}
-    fig.suptitle(f"swapops compare — workload {first.get('workload', {}).get('name', '?')}, seed {first.get('seed')}")
-    fig.tight_layout()
+    fig.suptitle(f"swapops compare — {first.get('events', 0):,} events of "
+                 f"{first.get('workload', {}).get('name', '?')}, seed {first.get('seed')}")
+    rows = -(-len(results) // 4)
+    fig.tight_layout(rect=(0, 0.03 + 0.025 * rows, 1, 0.97))
     fig.savefig(name, dpi=90)
     plt.close(fig)
     return name
 
 
-__all__ = ["plot_run", "plot_compare", "check_plot", "INSTALL_HINT"]
+__all__ = ["plot_run", "plot_compare", "check_plot", "count_axis", "thousands", "PANELS", "INSTALL_HINT"]

@@ -221,6 +221,9 @@ def plot_sweep(
         xs = [p[0] for p in points]
         ax.plot(xs, [p[1] for p in points], marker="o", label=label)
         ax.fill_between(xs, [p[2] for p in points], [p[3] for p in points], alpha=0.2)
+    from .plot import count_axis
+
+    count_axis(ax, "x", "y")  # 2,230 pages, not 2.23e+03
     ax.set_xlabel(xkey)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)

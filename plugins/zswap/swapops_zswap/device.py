@@ -112,6 +112,10 @@ class ZswapDevice(SwapDevice):
         "worker_speed": Option("float", 0.5, "shrink worker writebacks per store attempted in the same "
                                "time (it runs beside reclaim on another CPU; a model parameter)",
                                minimum=0.01, maximum=1000.0),
+        "worker_turn_stores": Option("int", 1, "store attempts reclaim makes between two scheduling turns of "
+                                     "the shrink worker on one CPU (the queue_work calls in between collapse "
+                                     "into one pending run); 1: a turn after every store (the worker runs "
+                                     "beside reclaim)", minimum=1, maximum=1 << 20),
         "shrinker_enabled": Option("bool", False, "zswap's memory-pressure shrinker (zswap_shrinker_count/"
                                    "scan), run by reclaim; CONFIG_ZSWAP_SHRINKER_DEFAULT_ON is off"),
         "memcg": Option("choice", "root", "memory cgroups: root (the kernel has memcg on, as Debian's, "
@@ -191,6 +195,10 @@ class ZswapDevice(SwapDevice):
         self._credit = 0.0
         self._attempts_seen = 0
         self._tick_attempts = 0
+        # worker_turn_stores: store attempts since the worker's last turn, and
+        # whether a queue_work since then left the work item pending.
+        self._turn_attempts = 0
+        self._pending = 0
         # debugfs / vmstat counters
         self.stored_incompressible_pages = 0
         self.written_back_pages = 0
@@ -200,6 +208,7 @@ class ZswapDevice(SwapDevice):
         self.reject_reclaim_fail = 0  # writebacks that failed (shrink_memcg_cb)
         self.decompress_fail = 0
         self.pool_limit_hit = 0
+        self.pool_full_cycles = 0  # model: times an accepting pool reached its limit (pool_limit_hit's cycles)
         self.zswpin = 0
         self._invalidated = 0  # entries dropped unloaded (freed, discarded, superseded)
         # model counters
@@ -453,6 +462,8 @@ class ZswapDevice(SwapDevice):
         cur = self._pool.pages
         if cur >= self.max_pool_pages:
             self.pool_limit_hit += 1
+            if not self._full:
+                self.pool_full_cycles += 1
             self._set_full(True)
         elif self._full and cur <= self.accept_pages:
             self._set_full(False)
@@ -759,7 +770,7 @@ class ZswapDevice(SwapDevice):
         attempts = self.zswpout + self.rejected_to_lower
         active = attempts != self._tick_attempts
         self._tick_attempts = attempts
-        if not active and (self._running or self._queue_calls != self._queue_seen):
+        if not active and (self._running or self._queue_calls != self._queue_seen or self._pending):
             self._work(unlimited=True)
 
     # ------------------------------------------------------------------ writeback
@@ -791,14 +802,32 @@ class ZswapDevice(SwapDevice):
         attempts = self.zswpout + self.rejected_to_lower
         new = attempts - self._attempts_seen
         self._attempts_seen = attempts
-        if self._running or self._queue_calls != self._queue_seen:
+        if self._running or self._queue_calls != self._queue_seen or self._pending:
             self._credit += new * self.options["worker_speed"]
-            self._work(unlimited=False)
+            turn = self.options["worker_turn_stores"]
+            if turn == 1:
+                self._work(unlimited=False)
+            else:
+                self._turn_attempts += new
+                turns, self._turn_attempts = divmod(self._turn_attempts, turn)
+                self._work(unlimited=False, turns=turns)
 
-    def _work(self, *, unlimited: bool) -> None:
-        """Run the worker: finish an interrupted run, then one run per queueing."""
-        queued = self._queue_calls - self._queue_seen
+    def _work(self, *, unlimited: bool, turns: int | None = None) -> None:
+        """Run the worker: finish an interrupted run, then one run per queueing.
+
+        ``turns`` (``worker_turn_stores`` > 1): the worker had the CPU this
+        many times since the last point, and starts at most one run per turn;
+        the queueings between two turns found the work item still pending
+        (``queue_work`` is a no-op on a pending item, ``kernel/workqueue.c:
+        queue_work_on()``) and collapse into one run, left pending when no
+        turn came.
+        """
+        queued = self._queue_calls - self._queue_seen + self._pending
         self._queue_seen = self._queue_calls
+        self._pending = 0
+        if turns is not None and queued > turns:
+            self._pending = 1  # the item stays queued for the next turn
+            queued = turns
         thr = self.accept_pages
         while True:
             if not self._running:
@@ -817,7 +846,7 @@ class ZswapDevice(SwapDevice):
     @property
     def worker_pending(self) -> bool:
         """The shrink worker is queued or in the middle of a run."""
-        return self._running or self._queue_calls != self._queue_seen
+        return self._running or self._queue_calls != self._queue_seen or bool(self._pending)
 
     def _start_run(self) -> None:
         self._running = True
@@ -1141,6 +1170,7 @@ class ZswapDevice(SwapDevice):
             "max_pool_pages": self.max_pool_pages,
             "accept_threshold_pages": self.accept_pages,
             "pool_reached_full": int(self._full),
+            "pool_full_cycles": self.pool_full_cycles,
             "stored_bytes": self.stored_bytes(),
             "lower_pages": len(self._lower_map),
             "rejected_to_lower": self.rejected_to_lower,

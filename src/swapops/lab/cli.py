@@ -47,7 +47,8 @@ def setup_command(kernel: str | None, allow_other_kernel: bool, no_install: bool
     click.echo(f"modules {' '.join(lab.modules) or '-'}")
 
 
-def _runs(scenario: Any, runs: int, keep: str | None, allow_other_kernel: bool) -> dict[str, Any]:
+def _runs(scenario: Any, runs: int, keep: str | None, allow_other_kernel: bool,
+          bar: bool = True) -> dict[str, Any]:
     from .compare import kernel_record, merge_records
     from .guest import run_guest
     from .setup import setup
@@ -57,13 +58,23 @@ def _runs(scenario: Any, runs: int, keep: str | None, allow_other_kernel: bool) 
         raise LabError(f"the lab is set up for {lab.kernel.spec}, not the pinned {PINNED.spec} "
                        "(--allow-other-kernel to compare anyway)")
     records = []
-    for i in range(runs):
-        where = None if keep is None else str(Path(keep) / f"run{i + 1}")
-        run = run_guest(scenario, lab, log=_log, keep=where)
-        _log(f"run {i + 1}/{runs}: booted in {run.boot_s:.1f} s, workload {run.workload_s:.1f} s, "
-             f"{run.wall_s:.1f} s in all")
-        records.append(kernel_record(run))
+    with _boots(runs, bar) as advance:  # one live bar at a time: validate has its own
+        for i in range(runs):
+            where = None if keep is None else str(Path(keep) / f"run{i + 1}")
+            run = run_guest(scenario, lab, log=_log, keep=where)
+            _log(f"run {i + 1}/{runs}: booted in {run.boot_s:.1f} s, workload {run.workload_s:.1f} s, "
+                 f"{run.wall_s:.1f} s in all")
+            records.append(kernel_record(run))
+            if advance:
+                advance(f"boot {i + 1}/{runs}", 1)
     return merge_records(records)
+
+
+def _boots(total: int, enabled: bool = True) -> Any:
+    """A transient progress bar on stderr (a terminal only; the log lines print above it)."""
+    from ..render import progress_bar
+
+    return progress_bar(total, enabled and total > 1)
 
 
 @lab_group.command(name="compare")
@@ -130,11 +141,14 @@ def validate_command(scenario_files: tuple[str, ...], root: str, model_only: boo
     if not files:
         raise LabError(f"no scenarios in {base / SCENARIO_DIR}")
     if not model_only:
-        for path in files:
-            scn = load_lab_scenario(path)
-            record = _runs(scn, runs, None, False)
-            save_record(base, scn, record)
-            _log(f"recorded {scn.name}")
+        with _boots(len(files)) as advance:
+            for path in files:
+                scn = load_lab_scenario(path)
+                record = _runs(scn, runs, None, False, bar=False)
+                save_record(base, scn, record)
+                _log(f"recorded {scn.name}")
+                if advance:
+                    advance(scn.name, 1)
     (base / DOC).write_text(render_doc(base, log=_log))
     _log(f"wrote {base / DOC}")
 
