@@ -154,6 +154,10 @@ TABLES: dict[str, DocTable] = {
     ),
 }
 
+# docs/traces.md's shipped trace of a real program (GNU sort under valgrind's lackey) through the
+# default designs; RAM defaults to half the trace's footprint (swapops.trace.footprint_ram).
+TABLES["trace-sort"] = DocTable(("--trace", "traces/sort.trace.gz"), DEFAULT_ROWS, stacks=DEFAULT_STACKS)
+
 
 def _get(run: dict[str, Any], path: str) -> Any:
     value: Any = run

@@ -169,7 +169,8 @@ def workload_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      type=click.Choice(sorted(WORKLOADS)), help="built-in workload"),
         click.option("--trace", "trace", type=click.Path(exists=True, dir_okay=False),
                      help="replay a recorded trace instead of a built-in workload"),
-        click.option("--ram", default=runner.DEFAULT_RAM, show_default=True, callback=_size, help="RAM size"),
+        click.option("--ram", default=runner.DEFAULT_RAM, show_default=True, callback=_size,
+                     help="RAM size (with --trace of an imported program: half its footprint)"),
         click.option("--swap", default=runner.DEFAULT_SWAP, show_default=True, callback=_size,
                      help="swap size given to swapon (the swapfile's size)"),
         click.option("--seed", default=None, type=click.IntRange(min=0),
@@ -255,9 +256,12 @@ def _run_kwargs(o: dict[str, Any]) -> dict[str, Any]:
 
 def _workload(o: dict[str, Any]) -> Any:
     if o["trace"]:
-        from .trace import TraceWorkload
+        from .trace import TraceWorkload, footprint_ram
 
-        return TraceWorkload(o["trace"], events=o["events"])
+        wl = TraceWorkload(o["trace"], events=o["events"])
+        if click.get_current_context().get_parameter_source("ram") == click.core.ParameterSource.DEFAULT:
+            o["ram"] = footprint_ram(wl.header) or o["ram"]
+        return wl
     return o["workload"]
 
 
@@ -584,6 +588,16 @@ def _add_lab_commands() -> None:
 
 _add_lab_commands()
 results_cli.add_commands(main)  # swapops swaps, swapops schema
+
+
+def _add_trace_commands() -> None:
+    """``swapops trace`` (import, record, info, mix) lives in :mod:`swapops.trace_cli`."""
+    from .trace_cli import trace_group
+
+    main.add_command(trace_group)
+
+
+_add_trace_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

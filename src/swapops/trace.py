@@ -161,6 +161,21 @@ def _lines(f: IO[str], name: str, first: int) -> Iterator[tuple[int, str]]:
         lineno += 1
 
 
+#: ``swapops run/compare --trace`` without ``--ram``: RAM is this share of an imported trace's footprint.
+RAM_FRACTION = 0.5
+
+
+def footprint_ram(header: dict[str, Any]) -> str | None:
+    """The default RAM for replaying a trace whose header has a ``footprint`` (distinct pages,
+    :mod:`swapops.trace_import`): :data:`RAM_FRACTION` of it, as a size (``"1234K"``); None without one."""
+    pages = header.get("footprint")
+    if isinstance(pages, bool) or not isinstance(pages, int) or pages <= 0:
+        return None
+    from .mm import SWAP_CLUSTER_MAX
+
+    return f"{max(4 * SWAP_CLUSTER_MAX, int(pages * RAM_FRACTION)) * 4}K"  # the mm model's smallest RAM
+
+
 class TraceWorkload:
     """A recorded trace as a workload (``events`` is read from the file on first use)."""
 
@@ -241,4 +256,4 @@ class TraceWorkload:
                 yield ops, a, b
 
 
-__all__ = ["MAGIC", "TraceWriter", "TraceWorkload", "read_header"]
+__all__ = ["MAGIC", "RAM_FRACTION", "TraceWriter", "TraceWorkload", "footprint_ram", "read_header"]

@@ -189,6 +189,10 @@ def parse_lab_scenario(data: Mapping[str, Any], *, path: str = "<scenario>", sha
     w = _check("[workload]", top.get("workload", {}), {"size": (str, int), "mix": (dict, str), "phases": list})
     size = _size("[workload] size", w.get("size", "384M"), 1 << 20)
     parts = {**DEFAULT_MIX, **parse_mix(w.get("mix"))}
+    hist = sorted(k for k in parts if k.startswith("lz4_"))
+    if hist:  # the guest's C program (content.h) makes zero/same/random/corpus pages only
+        raise ConfigError(f"lab scenario: [workload] mix part {hist[0]} (a compressibility histogram) is not "
+                          "supported by the lab's workload program; give zero, same, random and corpus only")
     ContentMix.from_parts(parts)  # checks the fractions
     phases = tuple(parse_phases(w.get("phases", list(DEFAULT_PHASES))))
     seed = top.get("seed", 1)
