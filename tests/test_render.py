@@ -254,3 +254,16 @@ def test_compare_plot_labels_designs(runs: list[dict[str, Any]], tmp_path: Any) 
 def test_progress_bar_only_on_a_terminal() -> None:
     with render.progress_bar(10) as advance:  # pytest's stderr is no terminal
         assert advance is None
+
+
+def test_status_line_only_on_a_terminal() -> None:
+    from rich.console import Console
+
+    piped = io.StringIO()
+    with render.status_line("recording", Console(file=piped)):  # a StringIO is no terminal
+        pass
+    assert piped.getvalue() == ""
+    term = io.StringIO()
+    with render.status_line("recording", Console(file=term, force_terminal=True, width=80)):
+        pass
+    assert "recording" in term.getvalue()

@@ -31,7 +31,14 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 from rich.measure import Measurement
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -532,6 +539,20 @@ def progress_bar(total: int, enabled: bool = True) -> Iterator[Callable[[str, in
         yield advance
 
 
+@contextmanager
+def status_line(text: str, console: Console | None = None) -> Iterator[None]:
+    """A transient spinner with the elapsed time on stderr, only when it is a terminal: for a
+    step that gives no count to advance (``swapops trace record``'s valgrind run)."""
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as bar:
+        bar.add_task(text, total=None)
+        yield
+
+
 def print_all(console: Console, renderables: Sequence[RenderableType]) -> None:
     for r in renderables:
         console.print(r)
@@ -540,4 +561,4 @@ def print_all(console: Console, renderables: Sequence[RenderableType]) -> None:
 __all__ = ["DEFAULT_WIDTH", "FORMATS", "MODELED_NOTE", "output_width", "make_console", "natural_width",
            "design_labels", "fit_records", "kv_grid", "compare_renderables", "compare_markdown", "metric_fields",
            "csv_text", "get_path", "markdown_table", "fmt_value", "all_sections", "run_renderables",
-           "run_markdown", "run_csv", "run_fields", "progress_bar", "print_all", "legend"]
+           "run_markdown", "run_csv", "run_fields", "progress_bar", "status_line", "print_all", "legend"]

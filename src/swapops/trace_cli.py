@@ -20,6 +20,7 @@ import click
 
 from .content import DEFAULT_MIX, ContentMix, parse_mix
 from .errors import ConfigError
+from .render import status_line
 from .trace import TraceWorkload, read_header
 from .trace_import import DEFAULT_RULES, GAP, SOURCES, Rules, import_trace
 from .workloads import EXIT, FORK, MUNMAP, OP_MASK, READ, SPAWN, WRITE
@@ -137,7 +138,8 @@ def record(argv: list[str], *, output: str | None = None, content: bool = True, 
     else:
         from .pagestats import mix_of, sample_command
 
-        stats = sample_command(argv, interval=interval)
+        with status_line(f"swapops: {shlex.join(argv)} natively, sampling its pages"):
+            stats = sample_command(argv, interval=interval)
         if stats["pages"]:
             extra = {"mix": mix_of(stats["counts"]), "content": stats}
         else:
@@ -149,7 +151,8 @@ def record(argv: list[str], *, output: str | None = None, content: bool = True, 
         logdir = keep_logs or tmp
         os.makedirs(logdir, exist_ok=True)
         cmd = [valgrind, *VALGRIND_ARGS, f"--log-file={os.path.join(logdir, 'lackey.%p')}", *argv]
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        with status_line(f"swapops: {shlex.join(argv)} under valgrind's lackey"):
+            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         if proc.returncode != 0:
             last = (proc.stderr.decode(errors="replace").strip().splitlines() or [""])[-1]
             raise ConfigError(f"trace record: {shlex.join(argv)} exited with status {proc.returncode} under "
